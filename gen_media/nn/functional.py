@@ -1,0 +1,93 @@
+"""Transposed convolutions on our Numba kernels, as differentiable torch functions.
+
+``conv_transpose1d/3d`` take and return torch tensors with the signatures of
+``torch.nn.functional.conv_transpose1d/3d``. CPU tensors run on the ``cpu`` target; CUDA
+tensors run on the ``cuda`` target through ``__cuda_array_interface__``, without a copy
+through the host.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+import kernels
+
+BACKENDS = ("torch", "numba")
+
+_FORWARD = {1: kernels.conv_transpose1d, 3: kernels.conv_transpose3d}
+_BACKWARD = {1: kernels.conv_transpose1d_backward, 3: kernels.conv_transpose3d_backward}
+_TORCH = {1: torch.nn.functional.conv_transpose1d, 3: torch.nn.functional.conv_transpose3d}
+
+
+def check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    return backend
+
+
+def _to_kernel(t: torch.Tensor | None):
+    """A tensor as the kernels' array type: NumPy (shared memory) or a Numba device array."""
+    if t is None:
+        return None
+    t = t.detach().contiguous()
+    if t.is_cuda:
+        from numba import cuda
+
+        return cuda.as_cuda_array(t)
+    return t.numpy()
+
+
+def _from_kernel(a, like: torch.Tensor) -> torch.Tensor | None:
+    if a is None:
+        return None
+    if like.is_cuda:
+        return torch.as_tensor(a, device=like.device)
+    return torch.from_numpy(a)
+
+
+def _target(t: torch.Tensor) -> str:
+    return "cuda" if t.is_cuda else "cpu"
+
+
+class _ConvTranspose(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
+        ctx.nd, ctx.has_bias = nd, bias is not None
+        ctx.conv_args = (stride, padding, output_padding, groups, dilation)
+        ctx.save_for_backward(input, weight)
+        out = _FORWARD[nd](_to_kernel(input), _to_kernel(weight), _to_kernel(bias), *ctx.conv_args,
+                           target=_target(input))
+        return _from_kernel(out, input)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        input, weight = ctx.saved_tensors
+        mask = (ctx.needs_input_grad[1], ctx.needs_input_grad[2], ctx.has_bias and ctx.needs_input_grad[3])
+        grads = _BACKWARD[ctx.nd](_to_kernel(grad_output), _to_kernel(input), _to_kernel(weight),
+                                  *ctx.conv_args, output_mask=mask, target=_target(input))
+        gx, gw, gb = (_from_kernel(g, input) for g in grads)
+        return None, gx, gw, gb, None, None, None, None, None
+
+
+def _conv_transpose(nd, input, weight, bias, stride, padding, output_padding, groups, dilation, backend):
+    if check_backend(backend) == "torch":
+        return _TORCH[nd](input, weight, bias, stride, padding, output_padding, groups, dilation)
+    if input.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"input: the numba backend takes float32 or float64, got {input.dtype}")
+    return _ConvTranspose.apply(nd, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def conv_transpose1d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                     stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1,
+                     backend: str = "numba") -> torch.Tensor:
+    """``(N, C_in, L)`` -> ``(N, C_out, L_out)``, as ``torch.nn.functional.conv_transpose1d``."""
+    return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups, dilation, backend)
+
+
+def conv_transpose3d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                     stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1,
+                     backend: str = "numba") -> torch.Tensor:
+    """``(N, C_in, D, H, W)`` -> ``(N, C_out, D', H', W')``, as ``torch.nn.functional.conv_transpose3d``."""
+    return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups, dilation, backend)

@@ -1,0 +1,82 @@
+"""Hypothesis strategies and helpers shared by the kernel tests of every target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+
+import kernels
+
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
+FORWARD = {1: kernels.conv_transpose1d, 3: kernels.conv_transpose3d}
+BACKWARD = {1: kernels.conv_transpose1d_backward, 3: kernels.conv_transpose3d_backward}
+REFERENCE = {1: kernels.conv_transpose1d_reference, 3: kernels.conv_transpose3d_reference}
+BACKWARD_REFERENCE = {1: kernels.conv_transpose1d_backward_reference,
+                      3: kernels.conv_transpose3d_backward_reference}
+TORCH = {1: torch.nn.functional.conv_transpose1d, 3: torch.nn.functional.conv_transpose3d}
+
+
+@dataclass
+class Case:
+    nd: int
+    dtype: type
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray | None
+    kwargs: dict
+
+    def torch_forward_backward(self, grad_output: np.ndarray):
+        """torch's output and (grad_input, grad_weight, grad_bias) for this case."""
+        x = torch.tensor(self.x, requires_grad=True)
+        w = torch.tensor(self.w, requires_grad=True)
+        b = None if self.b is None else torch.tensor(self.b, requires_grad=True)
+        y = TORCH[self.nd](x, w, b, **self.kwargs)
+        y.backward(torch.tensor(grad_output))
+        gb = None if b is None else b.grad.numpy()
+        return y.detach().numpy(), (x.grad.numpy(), w.grad.numpy(), gb)
+
+
+def _axis(draw, max_size):
+    k = draw(st.integers(1, 4))
+    s = draw(st.integers(1, 3))
+    d = draw(st.integers(1, 3))
+    p = draw(st.integers(0, 3))
+    op = draw(st.integers(0, max(s, d) - 1))
+    n = draw(st.integers(1, max_size))
+    return n, k, s, p, op, d
+
+
+@st.composite
+def cases(draw, nd=None, max_channels=3, max_size=None, max_batch=3, allow_unbatched=True):
+    """Any valid transposed-convolution problem (small enough for the loop reference)."""
+    nd = draw(st.sampled_from([1, 3])) if nd is None else nd
+    max_size = max_size or (7 if nd == 1 else 3)
+    axes = [_axis(draw, max_size) for _ in range(nd)]
+    for n, k, s, p, op, d in axes:
+        if kernels.output_size(n, k, s, p, op, d) < 1:
+            # smallest change that keeps the draw valid: drop the padding
+            axes = [(n, k, s, 0, op, d) for n, k, s, p, op, d in axes]
+            break
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, max_channels))
+    c_out_g = draw(st.integers(1, max_channels))
+    batch = draw(st.sampled_from(([None] if allow_unbatched else []) + list(range(1, max_batch + 1))))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    spatial = tuple(a[0] for a in axes)
+    x_shape = (c_in, *spatial) if batch is None else (batch, c_in, *spatial)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((c_in, c_out_g, *(a[1] for a in axes))).astype(dtype)
+    b = rng.standard_normal(c_out_g * groups).astype(dtype) if draw(st.booleans()) else None
+
+    def per_axis(i):
+        vals = tuple(a[i] for a in axes)
+        return vals[0] if nd == 1 and draw(st.booleans()) else vals
+
+    kwargs = dict(stride=per_axis(2), padding=per_axis(3), output_padding=per_axis(4), groups=groups,
+                  dilation=per_axis(5))
+    return Case(nd, dtype, x, w, b, kwargs)

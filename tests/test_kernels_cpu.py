@@ -1,0 +1,121 @@
+"""CPU kernels against the float64 loop reference and torch: outputs and all three gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from kernel_cases import BACKWARD, BACKWARD_REFERENCE, FORWARD, REFERENCE, TOL, TORCH, cases
+
+import kernels
+
+SETTINGS = settings(max_examples=60, deadline=None)
+
+
+@SETTINGS
+@given(cases())
+def test_forward_matches_reference_and_torch(case):
+    ours = FORWARD[case.nd](case.x, case.w, case.b, **case.kwargs)
+    ref = REFERENCE[case.nd](case.x, case.w, case.b, **case.kwargs)
+    theirs, _ = case.torch_forward_backward(np.zeros(ref.shape, case.dtype))
+    assert ours.dtype == case.dtype and ours.shape == theirs.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, **TOL[case.dtype])
+    np.testing.assert_allclose(ours, theirs, **TOL[case.dtype])
+
+
+@SETTINGS
+@given(cases())
+def test_backward_matches_reference_and_torch(case):
+    out_shape = REFERENCE[case.nd](case.x, case.w, None, **case.kwargs).shape
+    go = np.random.default_rng(1).standard_normal(out_shape).astype(case.dtype)
+    ours = BACKWARD[case.nd](go, case.x, case.w, **case.kwargs)
+    ref = BACKWARD_REFERENCE[case.nd](go, case.x, case.w, **case.kwargs)
+    _, theirs = case.torch_forward_backward(go)
+    for name, o, r, t in zip(("input", "weight", "bias"), ours, ref, theirs, strict=True):
+        assert o.dtype == case.dtype, name
+        np.testing.assert_allclose(o, r, **TOL[case.dtype], err_msg=f"grad_{name} vs reference")
+        if t is not None:
+            np.testing.assert_allclose(o, t, **TOL[case.dtype], err_msg=f"grad_{name} vs torch")
+
+
+@settings(max_examples=20, deadline=None)
+@given(cases(allow_unbatched=False))
+def test_batch_consistency(case):
+    """The batched result equals the per-sample results, forward and backward."""
+    fwd, bwd = FORWARD[case.nd], BACKWARD[case.nd]
+    batched = fwd(case.x, case.w, case.b, **case.kwargs)
+    go = np.random.default_rng(2).standard_normal(batched.shape).astype(case.dtype)
+    gx, gw, gb = bwd(go, case.x, case.w, **case.kwargs)
+    gw_sum = np.zeros_like(gw)
+    for n in range(case.x.shape[0]):
+        np.testing.assert_allclose(fwd(case.x[n], case.w, case.b, **case.kwargs), batched[n], **TOL[case.dtype])
+        gx_n, gw_n, _ = bwd(go[n], case.x[n], case.w, **case.kwargs)
+        np.testing.assert_allclose(gx_n, gx[n], **TOL[case.dtype])
+        gw_sum += gw_n
+    np.testing.assert_allclose(gw_sum, gw, **TOL[case.dtype])
+    np.testing.assert_allclose(gb, go.sum(axis=tuple(i for i in range(go.ndim) if i != 1)), **TOL[case.dtype])
+
+
+@pytest.mark.parametrize("nd", [1, 3])
+def test_output_mask_skips_gradients(nd, rng):
+    x = rng.standard_normal((2, 4) + (3,) * nd)
+    w = rng.standard_normal((4, 2) + (2,) * nd)
+    go = rng.standard_normal(FORWARD[nd](x, w, stride=2).shape)
+    full = BACKWARD[nd](go, x, w, stride=2)
+    for mask in [(True, False, False), (False, True, False), (False, False, True)]:
+        got = BACKWARD[nd](go, x, w, stride=2, output_mask=mask)
+        for want, g, m in zip(full, got, mask, strict=True):
+            assert (g is None) != m
+            if m:
+                np.testing.assert_array_equal(g, want)
+
+
+@pytest.mark.parametrize("nd", [1, 3])
+def test_zero_batch(nd, rng):
+    x = np.zeros((0, 4) + (3,) * nd, np.float32)
+    w = rng.standard_normal((4, 2) + (2,) * nd).astype(np.float32)
+    b = np.ones(2, np.float32)
+    y = FORWARD[nd](x, w, b, stride=2)
+    expected = TORCH[nd](torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=2)
+    assert y.shape == tuple(expected.shape) and y.dtype == np.float32
+    gx, gw, gb = BACKWARD[nd](np.zeros(y.shape, np.float32), x, w, stride=2)
+    assert gx.shape == x.shape and not gw.any() and not gb.any()
+
+
+@pytest.mark.parametrize("nd", [1, 3])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_propagate_like_torch(nd, bad, rng):
+    x = rng.standard_normal((2, 3) + (4,) * nd).astype(np.float32)
+    x[(1, 2) + (1,) * nd] = bad
+    w = rng.standard_normal((3, 2) + (3,) * nd).astype(np.float32)
+    ours = FORWARD[nd](x, w, stride=2, padding=1)
+    theirs = TORCH[nd](torch.from_numpy(x), torch.from_numpy(w), stride=2, padding=1).numpy()
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    np.testing.assert_array_equal(np.isposinf(ours), np.isposinf(theirs))
+    assert not np.isfinite(ours).all()
+    finite = np.isfinite(theirs)
+    np.testing.assert_allclose(ours[finite], theirs[finite], **TOL[np.float32])
+
+
+def test_reference_is_the_definition():
+    """One input sample through one tap lands where the formula says, scaled by the weight."""
+    x = np.zeros((1, 1, 3))
+    x[0, 0, 1] = 2.0
+    w = np.array([[[1.0, 10.0, 100.0]]])
+    # o = i*stride - padding + k*dilation = 1*3 - 1 + k*2 -> 2, 4, 6
+    out = kernels.conv_transpose1d_reference(x, w, stride=3, padding=1, dilation=2)
+    expected = np.zeros(kernels.output_size(3, 3, 3, 1, 0, 2))
+    expected[[2, 4, 6]] = [2.0, 20.0, 200.0]
+    np.testing.assert_array_equal(out[0, 0], expected)
+
+
+def test_float64_stays_float64_and_large_layers_match_torch(rng):
+    """A decoder-sized layer (many channels: BLAS path with several row blocks)."""
+    x = rng.standard_normal((3, 64, 9)).astype(np.float32)
+    w = rng.standard_normal((64, 48, 4)).astype(np.float32) * 0.1
+    b = rng.standard_normal(48).astype(np.float32)
+    ours = kernels.conv_transpose1d(x, w, b, stride=2, padding=1)
+    theirs = TORCH[1](torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=2, padding=1)
+    np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4, atol=1e-4)
+    assert kernels.conv_transpose1d(x.astype(np.float64), w.astype(np.float64), stride=2).dtype == np.float64

@@ -1,0 +1,81 @@
+"""Bad arguments never reach a kernel: each raises with the argument's name, expected and got."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kernels
+
+X1 = np.zeros((2, 4, 5), np.float32)
+W1 = np.zeros((4, 3, 3), np.float32)
+X3 = np.zeros((2, 4, 3, 3, 3), np.float32)
+W3 = np.zeros((4, 3, 2, 2, 2), np.float32)
+
+
+def call1(**overrides):
+    args = dict(input=X1, weight=W1, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1)
+    args.update(overrides)
+    return kernels.conv_transpose1d(**args)
+
+
+@pytest.mark.parametrize("overrides, error, pattern", [
+    (dict(input=np.zeros((4,), np.float32)), ValueError, r"input: expected a 2-D \(unbatched\) or 3-D"),
+    (dict(input=np.zeros((1, 2, 4, 5), np.float32)), ValueError, "input: expected"),
+    (dict(weight=np.zeros((4, 3), np.float32)), ValueError, r"weight: expected a 3-D array"),
+    (dict(weight=np.zeros((5, 3, 3), np.float32)), ValueError, r"weight: expected 4 input channels"),
+    (dict(groups=3), ValueError, r"groups: expected a divisor of the input's 4 channels, got 3"),
+    (dict(groups=0), ValueError, r"groups: expected a positive int, got 0"),
+    (dict(stride=0), ValueError, r"stride: expected values >= 1, got 0"),
+    (dict(dilation=0), ValueError, r"dilation: expected values >= 1, got 0"),
+    (dict(padding=-1), ValueError, r"padding: expected values >= 0, got -1"),
+    (dict(output_padding=1), ValueError, r"output_padding: expected each value smaller than stride or dilation"),
+    (dict(stride=2, output_padding=2), ValueError, r"output_padding"),
+    (dict(stride=(1, 1)), ValueError, r"stride: expected an int or a tuple of 1 ints"),
+    (dict(stride=1.5), TypeError, r"stride: expected an int"),
+    (dict(padding=5), ValueError, r"output size .* would be below 1"),
+    (dict(input=X1.astype(np.int32)), TypeError, r"input: expected dtype float32 or float64, got int32"),
+    (dict(input=X1.astype(np.float16)), TypeError, r"input: expected dtype float32 or float64, got float16"),
+    (dict(weight=W1.astype(np.float64)), TypeError,
+     r"weight: expected dtype float32 \(the input's dtype\), got float64"),
+    (dict(bias=np.zeros(4, np.float32)), ValueError, r"bias: expected shape \(3,\)"),
+    (dict(bias=np.zeros(3, np.float64)), TypeError, r"bias: expected dtype float32"),
+    (dict(input=np.zeros((2, 0, 5), np.float32)), ValueError, r"input: expected non-zero sizes"),
+    (dict(input=np.zeros((2, 4, 0), np.float32)), ValueError, r"input: expected non-zero sizes"),
+])
+def test_bad_arguments_1d(overrides, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call1(**overrides)
+
+
+def test_bad_target():
+    with pytest.raises(ValueError, match=r"target: expected one of \('cpu', 'cuda'\), got 'tpu'"):
+        kernels.conv_transpose1d(X1, W1, target="tpu")
+
+
+@pytest.mark.parametrize("overrides, pattern", [
+    (dict(input=np.zeros((4, 3, 3), np.float32)), r"input: expected a 4-D \(unbatched\) or 5-D"),
+    (dict(stride=(1, 2)), r"stride: expected an int or a tuple of 3 ints"),
+    (dict(output_padding=(0, 0, 1)), r"output_padding"),
+    (dict(weight=np.zeros((4, 3, 2, 2), np.float32)), r"weight: expected a 5-D array"),
+])
+def test_bad_arguments_3d(overrides, pattern):
+    args = dict(input=X3, weight=W3)
+    args.update(overrides)
+    with pytest.raises(ValueError, match=pattern):
+        kernels.conv_transpose3d(**args)
+
+
+def test_backward_checks_grad_output():
+    with pytest.raises(ValueError, match=r"grad_output: expected the output's shape \(2, 3, 7\), got \(2, 3, 6\)"):
+        kernels.conv_transpose1d_backward(np.zeros((2, 3, 6), np.float32), X1, W1)
+    with pytest.raises(TypeError, match=r"grad_output: expected dtype float32"):
+        kernels.conv_transpose1d_backward(np.zeros((2, 3, 7), np.float64), X1, W1)
+    with pytest.raises(ValueError, match=r"output_mask: expected 3 booleans"):
+        kernels.conv_transpose1d_backward(np.zeros((2, 3, 7), np.float32), X1, W1, output_mask=(True,))
+
+
+def test_output_size_rule():
+    assert kernels.output_size(64, 4, 2, 1) == 128
+    assert kernels.output_size(200, 16, 8, 4) == 1600
+    assert kernels.output_size(5, 3, 3, 2, 1, 2) == (5 - 1) * 3 - 4 + 2 * 2 + 1 + 1
