@@ -21,7 +21,7 @@ first. Without a GPU, ``NUMBA_ENABLE_CUDASIM=1`` runs the same kernels in Numba'
 from __future__ import annotations
 
 import numpy as np
-from numba import config, cuda
+from numba import cuda
 
 from ._args import Geometry
 
@@ -224,21 +224,6 @@ def _launch(kernel, n_threads: int, *args) -> None:
         return
     blocks = (n_threads + _THREADS_PER_BLOCK - 1) // _THREADS_PER_BLOCK  # ceil division
     kernel[blocks, _THREADS_PER_BLOCK](*args)
-
-
-if config.ENABLE_CUDASIM:
-    # The simulator's device array (a wrapper round a NumPy array) lacks
-    # __cuda_array_interface__, which is how `_args` tells device arrays from host ones.
-    # Describe its host buffer, so simulated device arrays take the device path like real ones.
-    _SimDeviceArray = type(cuda.device_array(1))
-    if not hasattr(_SimDeviceArray, "__cuda_array_interface__"):
-        def _sim_array_interface(self):
-            host = self._ary  # the simulated "device" buffer is this host array
-            return {"shape": tuple(host.shape), "typestr": host.dtype.str, "version": 3,
-                    "data": (host.__array_interface__["data"][0], False),
-                    "strides": None if host.flags.c_contiguous else tuple(host.strides)}
-
-        _SimDeviceArray.__cuda_array_interface__ = property(_sim_array_interface)
 
 
 def as_device(a):
