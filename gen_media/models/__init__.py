@@ -1,0 +1,1 @@
+"""Decoders, encoders and discriminators of the recipes."""

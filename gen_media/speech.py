@@ -1,0 +1,343 @@
+"""The speech pipeline: config, data as normalized log-mels, the training task (VAE or GAN), generation.
+
+``gen_media.recipes.speech`` is the command line over this module.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from gen_media.audio import MelConfig, griffin_lim, mel_spectrogram, save_mel_png, write_wav
+from gen_media.config import ConfigError, from_dict
+from gen_media.data import DATASETS, load_speech_dataset
+from gen_media.models.speech import MelDecoder, MelDiscriminator, MelEncoder
+from gen_media.objectives import hinge_d_loss, hinge_g_loss, reparameterize, vae_terms
+from gen_media.runs import load_checkpoint
+from gen_media.trainer import LoopConfig
+
+# ------------------------------------------------------------------------------------------ config
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits-synth"  # digits-synth (built in) | sc09 | fsdd | ljspeech | folder
+    root: str | None = None  # dataset directory (not needed for digits-synth)
+    clip_seconds: float = 1.0  # every clip is cropped or padded to this length
+    max_clips: int = 0  # use at most this many training clips (0: all); for quick runs
+
+    def __post_init__(self) -> None:
+        if self.name not in DATASETS:
+            raise ConfigError(f"data.name: expected one of {sorted(DATASETS)}, got {self.name!r}")
+        if self.clip_seconds <= 0:
+            raise ConfigError(f"data.clip_seconds: expected > 0, got {self.clip_seconds}")
+
+
+@dataclass
+class MelSection:
+    preset: Literal["default", "hifigan"] = "default"  # sample rate, FFT, hop and mel bands, declared once
+
+
+@dataclass
+class ModelConfig:
+    objective: Literal["vae", "gan"] = "vae"
+    backend: Literal["torch", "numba"] = "torch"  # transposed convolutions on torch's op or our Numba kernels
+    latent_dim: int = 32
+    label_dim: int = 32  # size of the class embedding (conditional data only)
+    channels: tuple[int, ...] = (256, 256, 192, 128, 128)  # decoder widths: base, then one per x-stride stage
+    encoder_channels: tuple[int, ...] = (128, 192, 256)  # VAE encoder / GAN discriminator widths
+    stride: int = 2  # upsampling factor per decoder stage
+    kernel_mult: int = 2  # transposed-convolution kernel = kernel_mult x stride
+    norm: Literal["batch", "group", "none"] = "batch"
+    beta: float = 1.0  # VAE: weight of the KL term (per element, see objectives.vae_terms)
+
+
+@dataclass
+class TrainConfig(LoopConfig):
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 2e-3  # Adam learning rate of the decoder (and encoder)
+    lr_d: float = 2e-4  # GAN: discriminator learning rate
+    warmup_steps: int = 100  # linear learning-rate warm-up, then cosine decay to 5%
+    log_every: int = 25
+    sample_every: int = 1000
+    checkpoint_every: int = 500
+    val_every: int = 500
+    threads: int = 2  # torch and numba threads
+
+
+@dataclass
+class EvalConfig:
+    n_per_class: int = 20  # generated clips per class in `evaluate`
+    griffin_lim_iters: int = 32
+    classifier_steps: int = 600
+
+
+@dataclass
+class SpeechConfig:
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    mel: MelSection = field(default_factory=MelSection)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def mel_config(self) -> MelConfig:
+        return MelConfig.preset(self.mel.preset)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+@dataclass
+class MelData:
+    """Log-mels of one split, normalized per mel band with the training split's statistics."""
+
+    mels: torch.Tensor  # (N, n_mels, frames), normalized
+    labels: torch.Tensor | None  # (N,) int64
+    label_names: list[str]
+    mean: torch.Tensor  # (n_mels, 1)
+    std: torch.Tensor  # (n_mels, 1)
+    skipped: dict[str, int]
+
+    def batch(self, idx: torch.Tensor):
+        return self.mels[idx], (None if self.labels is None else self.labels[idx])
+
+
+def log_mels(waves: np.ndarray | torch.Tensor, mel: MelConfig, chunk: int = 256) -> torch.Tensor:
+    """``(N, samples)`` -> ``(N, n_mels, frames)`` float32, computed in chunks."""
+    waves = torch.as_tensor(waves, dtype=torch.float32)
+    return torch.cat([mel_spectrogram(waves[i:i + chunk], mel) for i in range(0, len(waves), chunk)])
+
+
+def load_mel_data(cfg: SpeechConfig, split: str, stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> MelData:
+    """Load a split of the configured dataset as normalized log-mels (statistics from ``stats`` or this split)."""
+    mel = cfg.mel_config
+    ds = load_speech_dataset(cfg.data.name, cfg.data.root, sample_rate=mel.sample_rate,
+                             clip_seconds=cfg.data.clip_seconds, split=split, seed=cfg.seed)
+    waves, labels = ds.waves, ds.labels
+    if split == "train" and cfg.data.max_clips and len(waves) > cfg.data.max_clips:
+        keep = np.random.default_rng(cfg.seed).permutation(len(waves))[: cfg.data.max_clips]
+        waves, labels = waves[np.sort(keep)], (None if labels is None else labels[np.sort(keep)])
+    mels = log_mels(waves, mel)
+    if stats is None:
+        mean = mels.mean(dim=(0, 2)).unsqueeze(-1)  # (n_mels, 1)
+        std = mels.std(dim=(0, 2)).unsqueeze(-1).clamp_min(1e-3)
+    else:
+        mean, std = stats
+    return MelData((mels - mean) / std, None if labels is None else torch.from_numpy(labels),
+                   list(ds.label_names), mean, std, dict(ds.skipped))
+
+
+# ------------------------------------------------------------------------------------------ models
+
+
+def build_models(cfg: SpeechConfig, n_mels: int, frames: int, n_classes: int) -> dict[str, torch.nn.Module]:
+    m = cfg.model
+    models: dict[str, torch.nn.Module] = {
+        "decoder": MelDecoder(n_mels, frames, n_classes, m.latent_dim, m.channels, m.label_dim, m.stride,
+                              m.kernel_mult, m.norm, m.backend)}
+    if m.objective == "vae":
+        models["encoder"] = MelEncoder(n_mels, frames, n_classes, m.latent_dim, m.encoder_channels, m.label_dim,
+                                       m.norm)
+    else:
+        models["discriminator"] = MelDiscriminator(n_mels, frames, n_classes, m.encoder_channels)
+    return models
+
+
+def _schedule(cfg: TrainConfig):
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class SpeechTask:
+    """The :class:`gen_media.trainer.TrainTask` of the speech recipe."""
+
+    def __init__(self, cfg: SpeechConfig, train: MelData, valid: MelData):
+        self.cfg, self.train_data, self.valid = cfg, train, valid
+        n_mels, frames = train.mels.shape[1:]
+        self.n_classes = len(train.label_names) if train.labels is not None else 0
+        self.models = build_models(cfg, n_mels, frames, self.n_classes)
+        t = cfg.train
+        gen_params = [p for k, m in self.models.items() if k != "discriminator" for p in m.parameters()]
+        betas = (0.5, 0.999) if cfg.model.objective == "gan" else (0.9, 0.999)
+        self.opts = {"gen": torch.optim.Adam(gen_params, lr=t.lr, betas=betas)}
+        if "discriminator" in self.models:
+            self.opts["disc"] = torch.optim.Adam(self.models["discriminator"].parameters(), lr=t.lr_d, betas=betas)
+        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, _schedule(t)) for k, o in self.opts.items()}
+
+    @property
+    def decoder(self) -> MelDecoder:
+        return self.models["decoder"]
+
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.cfg.model.latent_dim)
+
+    def train_step(self, batch, step: int) -> dict[str, float]:
+        for m in self.models.values():
+            m.train()
+        mels, labels = batch
+        if self.cfg.model.objective == "vae":
+            out = self._vae_step(mels, labels)
+        else:
+            out = self._gan_step(mels, labels)
+        for s in self.scheds.values():
+            s.step()
+        return out
+
+    def _vae_step(self, mels, labels):
+        mu, logvar = self.models["encoder"](mels, labels)
+        recon = self.decoder(reparameterize(mu, logvar), labels)
+        terms = vae_terms(mels, recon, mu, logvar, self.cfg.model.beta)
+        self.opts["gen"].zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.opts["gen"].step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    def _gan_step(self, mels, labels):
+        disc = self.models["discriminator"]
+        fake = self.decoder(self._z(len(mels)), labels)
+        d_loss = hinge_d_loss(disc(mels, labels), disc(fake.detach(), labels))
+        self.opts["disc"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opts["disc"].step()
+        g_loss = hinge_g_loss(disc(fake, labels))
+        self.opts["gen"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opts["gen"].step()
+        return {"loss": g_loss.detach() + d_loss.detach(), "g_loss": g_loss.detach(), "d_loss": d_loss.detach()}
+
+    def validate(self) -> float:
+        """Held-out score, lower is better: the VAE's loss, or (GAN) the distance of class-mean mels."""
+        for m in self.models.values():
+            m.eval()
+        mels, labels = self.valid.mels, self.valid.labels
+        if self.cfg.model.objective == "vae":
+            mu, logvar = self.models["encoder"](mels, labels)
+            return float(vae_terms(mels, self.decoder(mu, labels), mu, logvar, self.cfg.model.beta)["loss"])
+        fake = self.decoder(self._z(len(mels)), labels)
+        if labels is None:
+            return float((fake.mean(0) - mels.mean(0)).abs().mean())
+        dists = [(fake[labels == c].mean(0) - mels[labels == c].mean(0)).abs().mean()
+                 for c in labels.unique()]
+        return float(torch.stack(dists).mean())
+
+    def sample(self, run, step: int) -> None:
+        """One clip per class (or 8 unconditional ones): a mel PNG and WAVs under samples/step_N/."""
+        self.decoder.eval()
+        gen = Generator(self.cfg, self.decoder, self.extra_state())
+        labels = list(range(self.n_classes)) if self.n_classes else [None] * 8
+        out = Path(run.samples_dir) / f"step_{step:06d}"
+        gen.write(out, gen.generate(labels, seed=step), labels, griffin_lim_iters=16)
+
+    def state_dict(self):
+        return {"models": {k: m.state_dict() for k, m in self.models.items()},
+                "opts": {k: o.state_dict() for k, o in self.opts.items()},
+                "scheds": {k: s.state_dict() for k, s in self.scheds.items()}}
+
+    def load_state_dict(self, state) -> None:
+        for k, m in self.models.items():
+            m.load_state_dict(state["models"][k])
+        for k, o in self.opts.items():
+            o.load_state_dict(state["opts"][k])
+        for k, s in self.scheds.items():
+            s.load_state_dict(state["scheds"][k])
+
+    def extra_state(self) -> dict:
+        return {"mel_config": self.cfg.mel_config.to_dict(), "mel_mean": self.train_data.mean,
+                "mel_std": self.train_data.std, "label_names": list(self.train_data.label_names),
+                "n_classes": self.n_classes, "frames": int(self.train_data.mels.shape[-1])}
+
+
+# ------------------------------------------------------------------------------------------ generation
+
+
+class Generator:
+    """A trained decoder with what it needs to make audio: mel config, normalization, label names."""
+
+    def __init__(self, cfg: SpeechConfig, decoder: MelDecoder, extra: dict):
+        self.cfg, self.decoder = cfg, decoder.eval()
+        self.mel = MelConfig.from_dict(extra["mel_config"])
+        self.mean, self.std = extra["mel_mean"], extra["mel_std"]
+        self.label_names: list[str] = list(extra["label_names"])
+        self.n_classes = int(extra["n_classes"])
+
+    @classmethod
+    def load(cls, path: str | Path, *, best: bool = False, backend: str | None = None) -> Generator:
+        """From a run directory (``last.pt``, or ``best.pt`` with best=True) or a checkpoint file."""
+        path = Path(path)
+        if path.is_dir() and best:
+            path = path / "best.pt"
+        ckpt = load_checkpoint(path)
+        cfg = from_dict(SpeechConfig, ckpt["config"])
+        if backend is not None:
+            cfg.model.backend = backend
+        extra = ckpt["extra"]
+        decoder = build_models(cfg, int(extra["mel_mean"].shape[0]), int(extra["frames"]),
+                               int(extra["n_classes"]))["decoder"]
+        decoder.load_state_dict(ckpt["task"]["models"]["decoder"])
+        return cls(cfg, decoder, extra)
+
+    def label_index(self, label: str | int) -> int:
+        """A class index from its name or number."""
+        if not self.n_classes:
+            raise ValueError("--label: this model is unconditional (trained on unlabelled data)")
+        if isinstance(label, str) and label in self.label_names:
+            return self.label_names.index(label)
+        try:
+            idx = int(label)
+        except ValueError:
+            idx = -1
+        if not 0 <= idx < self.n_classes:
+            raise ValueError(f"--label: expected a class name {self.label_names} or an index "
+                             f"0..{self.n_classes - 1}, got {label!r}")
+        return idx
+
+    @torch.no_grad()
+    def generate(self, labels: list[int | None], seed: int = 0, temperature: float = 1.0,
+                 z: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-mels ``(n, n_mels, frames)`` in the mel config's units (not normalized)."""
+        if z is None:
+            g = torch.Generator().manual_seed(seed)
+            z = torch.randn(len(labels), self.decoder.latent_dim, generator=g) * temperature
+        y = None if (cond is not None or not self.n_classes) else torch.tensor(labels, dtype=torch.long)
+        mels = self.decoder(z, y, cond=cond)  # (n, n_mels, frames), normalized
+        return mels * self.std + self.mean
+
+    def vocode(self, mels: torch.Tensor, griffin_lim_iters: int = 32) -> torch.Tensor:
+        """Log-mels ``(n, n_mels, frames)`` -> waves ``(n, samples)`` by Griffin-Lim."""
+        return griffin_lim(mels, self.mel, n_iter=griffin_lim_iters)
+
+    def names(self, labels: list[int | None]) -> list[str]:
+        return [self.label_names[y] if y is not None else "sample" for y in labels]
+
+    def write(self, out: Path, mels: torch.Tensor, labels: list[int | None], griffin_lim_iters: int = 32,
+              titles: list[str] | None = None) -> list[Path]:
+        """WAVs (16-bit), .npy mels ``(n_mels, frames)`` and one PNG of all spectrograms into ``out``."""
+        out.mkdir(parents=True, exist_ok=True)
+        waves = self.vocode(mels, griffin_lim_iters)
+        names = [f"{i:03d}_{n}" for i, n in enumerate(self.names(labels))]
+        paths = []
+        for name, mel, wave in zip(names, mels, waves, strict=True):
+            paths.append(write_wav(out / f"{name}.wav", wave.numpy(), self.mel.sample_rate))
+            np.save(out / f"{name}.npy", mel.numpy().astype(np.float32))
+        (out / "mel_config.json").write_text(_json(self.mel.to_dict()))
+        save_mel_png(out / "spectrograms.png", mels.numpy(), self.mel, titles=titles or names)
+        return paths
+
+
+def _json(d: dict) -> str:
+    import json
+
+    return json.dumps(d, indent=2)
