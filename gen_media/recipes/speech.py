@@ -21,7 +21,7 @@ import torch
 from gen_media.audio import MelConfig, griffin_lim, read_audio, write_wav
 from gen_media.config import add_common_args, config_from_args
 from gen_media.runs import RunDir, seed_everything
-from gen_media.speech import Generator, SpeechConfig, SpeechTask, load_mel_data, log_mels
+from gen_media.speech import Generator, SpeechConfig, SpeechTask, evaluate_run, load_mel_data, log_mels
 from gen_media.trainer import EpochSampler, Trainer, TrainingInterrupted
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "speech" / "default.toml"
@@ -151,8 +151,6 @@ def _mel_config_for(npy: Path, preset: str | None) -> MelConfig:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from gen_media.eval.speech_eval import evaluate_run
-
     report = evaluate_run(args.checkpoint, n_per_class=args.n)
     text = json.dumps(report, indent=2)
     print(text)

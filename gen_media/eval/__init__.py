@@ -1,0 +1,36 @@
+"""Evaluation of generated media: classifier-based scores (accuracy, inception score, Frechet distance).
+
+* :mod:`gen_media.eval.metrics` -- model-free statistics (NumPy/SciPy): :func:`inception_score`,
+  :func:`gaussian_stats`, :func:`frechet_distance`.
+* :mod:`gen_media.eval.speech` -- a spoken-digit classifier on log-mels (:class:`DigitClassifier`,
+  :func:`train_classifier`, :func:`save_classifier` / :func:`load_classifier`) and :func:`classifier_scores`.
+"""
+
+from .metrics import frechet_distance, frechet_distance_from_stats, gaussian_stats, inception_score
+from .speech import (
+    ClassifierConfig,
+    DigitClassifier,
+    augment,
+    classifier_scores,
+    embed,
+    load_classifier,
+    predict,
+    save_classifier,
+    train_classifier,
+)
+
+__all__ = [
+    "ClassifierConfig",
+    "DigitClassifier",
+    "augment",
+    "classifier_scores",
+    "embed",
+    "frechet_distance",
+    "frechet_distance_from_stats",
+    "gaussian_stats",
+    "inception_score",
+    "load_classifier",
+    "predict",
+    "save_classifier",
+    "train_classifier",
+]
