@@ -136,3 +136,35 @@ def test_bad_inputs_say_what_to_do(tiny_data, tmp_path, capsys):
     assert "missing" in capsys.readouterr().err
     assert main(tiny_args(tiny_data, tmp_path / "d", "data.name=timit")) == 2
     assert "data.name" in capsys.readouterr().err
+
+
+def test_evaluate_reports_scores_for_generated_and_real(tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(tiny_args(tiny_data, run, "train.sample_every=0", "eval.classifier_steps=20",
+                          "eval.griffin_lim_iters=2")) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run), "--n", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert json.loads((run / "evaluate.json").read_text()) == report
+    assert report["generated"]["n"] == 6 and report["real_test"]["n"] == 2
+    for part in ("generated", "generated_mel", "real_test", "real_vocoded"):
+        s = report[part]
+        assert 0 <= s["accuracy"] <= 1 and 1 <= s["inception_score"] <= 2 + 1e-6 and s["frechet_distance"] >= 0
+    assert (run / "eval_classifier.pt").is_file()
+
+
+def test_unlabelled_folder_trains_an_unconditional_decoder(tiny_data, tmp_path, capsys):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i, wav in enumerate(sorted(tiny_data.rglob("*.wav"))):
+        (flat / f"{i:02d}.wav").write_bytes(wav.read_bytes())
+    run = tmp_path / "run"
+    assert main(tiny_args(flat, run, "train.sample_every=0")) == 0
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    assert ckpt["extra"]["n_classes"] == 0 and ckpt["extra"]["label_names"] == []
+    out = tmp_path / "gen"
+    assert main(["generate", "--checkpoint", str(run), "--n", "2", "--out", str(out), "--iters", "2"]) == 0
+    assert len(list(out.glob("*.wav"))) == 2
+    assert main(["generate", "--checkpoint", str(run), "--label", "1", "--out", str(out)]) == 2
+    assert "unconditional" in capsys.readouterr().err
+    assert main(["evaluate", "--checkpoint", str(run)]) == 2
