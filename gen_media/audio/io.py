@@ -8,30 +8,25 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from gen_media.files import atomic_write
+
 __all__ = ["read_audio", "write_wav"]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file; mkstemp alone gives 0o600
-
-
-def _resample(wave: np.ndarray, orig: int, target: int) -> np.ndarray:
+def resample(wave: np.ndarray, orig: int, target: int) -> np.ndarray:
+    """Polyphase resampling (``scipy.signal.resample_poly``, Kaiser window) along the last axis."""
+    if orig == target:
+        return np.asarray(wave, dtype=np.float32)
     from scipy.signal import resample_poly  # polyphase FIR (Kaiser window): no extra dependency
 
     g = math.gcd(orig, target)
-    return resample_poly(wave, target // g, orig // g).astype(np.float32)
+    return resample_poly(np.asarray(wave, dtype=np.float32), target // g, orig // g, axis=-1).astype(np.float32)
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -54,7 +49,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple
     data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
     wave = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if sample_rate is not None and sample_rate != rate:
-        wave, rate = _resample(wave, int(rate), int(sample_rate)), int(sample_rate)
+        wave, rate = resample(wave, int(rate), int(sample_rate)), int(sample_rate)
     return np.ascontiguousarray(wave, dtype=np.float32), int(rate)
 
 
@@ -94,16 +89,4 @@ def write_wav(path: str | os.PathLike, wave, sample_rate: int) -> Path:
             f"write_wav({path}): {int(over.sum())} samples outside [-1, 1] clipped", UserWarning, stacklevel=2
         )
         np.clip(x, -1.0, 1.0, out=x)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            sf.write(f, x, int(sample_rate), subtype="PCM_16", format="WAV")
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: sf.write(f, x, int(sample_rate), subtype="PCM_16", format="WAV"))

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .io import _FILE_MODE
+from gen_media.files import atomic_write
+
 from .mel import MelConfig
 
 __all__ = ["save_mel_png"]
@@ -92,16 +92,4 @@ def save_mel_png(
         if titles is not None:
             ax.set_title(str(titles[k]), fontsize=10)
     fig.colorbar(im, ax=axes.ravel().tolist(), label=unit, shrink=0.9)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: fig.savefig(f, format="png"))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gen_media.audio.io import read_audio, resample
+
 __all__ = [
     "DIGIT_NAMES",
     "SILENCE_PEAK",
@@ -112,29 +114,6 @@ def clip_length(clip_seconds: float, sample_rate: int) -> int:
     if n < 1:
         raise ValueError(f"clip_seconds={clip_seconds} at {sample_rate} Hz is shorter than one sample")
     return n
-
-
-def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read an audio file with soundfile and mix it to mono.
-
-    Returns:
-        ``((samples,) float32, sample_rate)``. Raises whatever soundfile raises on an unreadable file.
-    """
-    import soundfile as sf
-
-    data, sr = sf.read(os.fspath(path), dtype="float32", always_2d=True)  # (samples, channels)
-    return data.mean(axis=1, dtype=np.float32), int(sr)
-
-
-def resample(wave: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
-    """Polyphase resampling (scipy's ``resample_poly``, Kaiser window) of ``(..., samples)`` along the last axis."""
-    if orig_rate == new_rate:
-        return np.asarray(wave, dtype=np.float32)
-    from scipy.signal import resample_poly
-
-    g = math.gcd(int(orig_rate), int(new_rate))
-    out = resample_poly(np.asarray(wave, dtype=np.float32), new_rate // g, orig_rate // g, axis=-1)
-    return out.astype(np.float32, copy=False)
 
 
 def trim_silence(wave: np.ndarray, sample_rate: int, top_db: float = 40.0, margin_s: float = 0.02) -> np.ndarray:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from gen_media.files import atomic_write
 
 from .metrics import frechet_distance_from_stats, gaussian_stats, inception_score
 
@@ -539,15 +540,7 @@ def save_classifier(path: str | os.PathLike, model: DigitClassifier, **meta: Any
         "state_dict": state,
         "meta": dict(model.meta),
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_classifier(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> DigitClassifier:
