@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -17,8 +16,8 @@ from gen_media.audio import MelConfig, griffin_lim, mel_spectrogram, save_mel_pn
 from gen_media.config import ConfigError, from_dict
 from gen_media.data import DATASETS, load_speech_dataset
 from gen_media.models.speech import MelDecoder, MelDiscriminator, MelEncoder
-from gen_media.objectives import hinge_d_loss, hinge_g_loss, reparameterize, vae_terms
 from gen_media.runs import load_checkpoint
+from gen_media.tasks import ClassLabels, GenerativeTask
 from gen_media.trainer import LoopConfig
 
 # ------------------------------------------------------------------------------------------ config
@@ -151,87 +150,14 @@ def build_models(cfg: SpeechConfig, n_mels: int, frames: int, n_classes: int) ->
     return models
 
 
-def _schedule(cfg: TrainConfig):
-    def factor(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
-
-
-class SpeechTask:
-    """The :class:`gen_media.trainer.TrainTask` of the speech recipe."""
+class SpeechTask(GenerativeTask):
+    """The :class:`gen_media.trainer.TrainTask` of the speech recipe: normalized log-mels, MSE VAE or GAN."""
 
     def __init__(self, cfg: SpeechConfig, train: MelData, valid: MelData):
-        self.cfg, self.train_data, self.valid = cfg, train, valid
+        self.train_data = train
         n_mels, frames = train.mels.shape[1:]
         self.n_classes = len(train.label_names) if train.labels is not None else 0
-        self.models = build_models(cfg, n_mels, frames, self.n_classes)
-        t = cfg.train
-        gen_params = [p for k, m in self.models.items() if k != "discriminator" for p in m.parameters()]
-        betas = (0.5, 0.999) if cfg.model.objective == "gan" else (0.9, 0.999)
-        self.opts = {"gen": torch.optim.Adam(gen_params, lr=t.lr, betas=betas)}
-        if "discriminator" in self.models:
-            self.opts["disc"] = torch.optim.Adam(self.models["discriminator"].parameters(), lr=t.lr_d, betas=betas)
-        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, _schedule(t)) for k, o in self.opts.items()}
-
-    @property
-    def decoder(self) -> MelDecoder:
-        return self.models["decoder"]
-
-    def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.model.latent_dim)
-
-    def train_step(self, batch, step: int) -> dict[str, float]:
-        for m in self.models.values():
-            m.train()
-        mels, labels = batch
-        if self.cfg.model.objective == "vae":
-            out = self._vae_step(mels, labels)
-        else:
-            out = self._gan_step(mels, labels)
-        for s in self.scheds.values():
-            s.step()
-        return out
-
-    def _vae_step(self, mels, labels):
-        mu, logvar = self.models["encoder"](mels, labels)
-        recon = self.decoder(reparameterize(mu, logvar), labels)
-        terms = vae_terms(mels, recon, mu, logvar, self.cfg.model.beta)
-        self.opts["gen"].zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.opts["gen"].step()
-        return {k: v.detach() for k, v in terms.items()}
-
-    def _gan_step(self, mels, labels):
-        disc = self.models["discriminator"]
-        fake = self.decoder(self._z(len(mels)), labels)
-        d_loss = hinge_d_loss(disc(mels, labels), disc(fake.detach(), labels))
-        self.opts["disc"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opts["disc"].step()
-        g_loss = hinge_g_loss(disc(fake, labels))
-        self.opts["gen"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opts["gen"].step()
-        return {"loss": g_loss.detach() + d_loss.detach(), "g_loss": g_loss.detach(), "d_loss": d_loss.detach()}
-
-    def validate(self) -> float:
-        """Held-out score, lower is better: the VAE's loss, or (GAN) the distance of class-mean mels."""
-        for m in self.models.values():
-            m.eval()
-        mels, labels = self.valid.mels, self.valid.labels
-        if self.cfg.model.objective == "vae":
-            mu, logvar = self.models["encoder"](mels, labels)
-            return float(vae_terms(mels, self.decoder(mu, labels), mu, logvar, self.cfg.model.beta)["loss"])
-        fake = self.decoder(self._z(len(mels)), labels)
-        if labels is None:
-            return float((fake.mean(0) - mels.mean(0)).abs().mean())
-        dists = [(fake[labels == c].mean(0) - mels[labels == c].mean(0)).abs().mean()
-                 for c in labels.unique()]
-        return float(torch.stack(dists).mean())
+        super().__init__(cfg, build_models(cfg, n_mels, frames, self.n_classes), (valid.mels, valid.labels))
 
     def sample(self, run, step: int) -> None:
         """One clip per class (or 8 unconditional ones): a mel PNG and WAVs under samples/step_N/."""
@@ -240,19 +166,6 @@ class SpeechTask:
         labels = list(range(self.n_classes)) if self.n_classes else [None] * 8
         out = Path(run.samples_dir) / f"step_{step:06d}"
         gen.write(out, gen.generate(labels, seed=step), labels, griffin_lim_iters=16)
-
-    def state_dict(self):
-        return {"models": {k: m.state_dict() for k, m in self.models.items()},
-                "opts": {k: o.state_dict() for k, o in self.opts.items()},
-                "scheds": {k: s.state_dict() for k, s in self.scheds.items()}}
-
-    def load_state_dict(self, state) -> None:
-        for k, m in self.models.items():
-            m.load_state_dict(state["models"][k])
-        for k, o in self.opts.items():
-            o.load_state_dict(state["opts"][k])
-        for k, s in self.scheds.items():
-            s.load_state_dict(state["scheds"][k])
 
     def extra_state(self) -> dict:
         return {"mel_config": self.cfg.mel_config.to_dict(), "mel_mean": self.train_data.mean,
@@ -263,7 +176,7 @@ class SpeechTask:
 # ------------------------------------------------------------------------------------------ generation
 
 
-class Generator:
+class Generator(ClassLabels):
     """A trained decoder with what it needs to make audio: mel config, normalization, label names."""
 
     def __init__(self, cfg: SpeechConfig, decoder: MelDecoder, extra: dict):
@@ -288,21 +201,6 @@ class Generator:
                                int(extra["n_classes"]))["decoder"]
         decoder.load_state_dict(ckpt["task"]["models"]["decoder"])
         return cls(cfg, decoder, extra)
-
-    def label_index(self, label: str | int) -> int:
-        """A class index from its name or number."""
-        if not self.n_classes:
-            raise ValueError("--label: this model is unconditional (trained on unlabelled data)")
-        if isinstance(label, str) and label in self.label_names:
-            return self.label_names.index(label)
-        try:
-            idx = int(label)
-        except ValueError:
-            idx = -1
-        if not 0 <= idx < self.n_classes:
-            raise ValueError(f"--label: expected a class name {self.label_names} or an index "
-                             f"0..{self.n_classes - 1}, got {label!r}")
-        return idx
 
     @torch.no_grad()
     def generate(self, labels: list[int | None], seed: int = 0, temperature: float = 1.0,

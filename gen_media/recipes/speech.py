@@ -19,89 +19,44 @@ import numpy as np
 import torch
 
 from gen_media.audio import MelConfig, griffin_lim, read_audio, write_wav
-from gen_media.config import add_common_args, config_from_args
-from gen_media.runs import RunDir, seed_everything
+from gen_media.recipes.common import (
+    add_generate_args,
+    add_train_parser,
+    generate_outputs,
+    run_training,
+    set_threads,
+)
+from gen_media.runs import seed_everything
 from gen_media.speech import Generator, SpeechConfig, SpeechTask, evaluate_run, load_mel_data, log_mels
-from gen_media.trainer import EpochSampler, Trainer, TrainingInterrupted
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "speech" / "default.toml"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 log = logging.getLogger("gen_media.speech")
 
 
-def _threads(n: int) -> None:
-    import numba
-
-    torch.set_num_threads(n)
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    if args.config is None and not args.resume and DEFAULT_CONFIG.is_file():
-        args.config = DEFAULT_CONFIG
-    cfg = config_from_args(SpeechConfig, args)
-    out = args.out or Path("runs") / f"speech-{cfg.data.name}-{cfg.model.objective}"
-    _threads(cfg.train.threads)
-    seed_everything(cfg.seed)
+def _prepare(cfg: SpeechConfig):
     train = load_mel_data(cfg, "train")
     valid = load_mel_data(cfg, "test", stats=(train.mean, train.std))
     if train.skipped:
         log.warning("skipped files: %s", train.skipped)
-    run = RunDir.create(out, cfg, resume=args.resume)
-    print(f"{cfg.data.name}: {len(train.mels)} training clips, {len(valid.mels)} held out; mels "
-          f"{tuple(train.mels.shape[1:])}; objective {cfg.model.objective}, backend {cfg.model.backend}; "
-          f"run directory {run.path}", file=sys.stderr)
-    seed_everything(cfg.seed)
-    task = SpeechTask(cfg, train, valid)
-    batches = EpochSampler(len(train.mels), min(cfg.train.batch_size, len(train.mels)), seed=cfg.seed,
-                           fetch=train.batch)
-    try:
-        result = Trainer(run, task, batches, cfg.train).fit()
-    except TrainingInterrupted:
-        return 130
-    print(f"done: step {result.step}, losses {result.losses}; samples in {run.samples_dir}", file=sys.stderr)
-    return 0
+    summary = (f"{cfg.data.name}: {len(train.mels)} training clips, {len(valid.mels)} held out; mels "
+               f"{tuple(train.mels.shape[1:])}; objective {cfg.model.objective}, backend {cfg.model.backend}")
+    seed_everything(cfg.seed)  # the models' initialisation does not depend on how the data was made
+    default_out = Path("runs") / f"speech-{cfg.data.name}-{cfg.model.objective}"
+    return SpeechTask(cfg, train, valid), len(train.mels), train.batch, default_out, summary
 
 
-def _parse_label(gen: Generator, label: str | None, n: int) -> list[int | None]:
-    if not gen.n_classes:
-        if label is not None:
-            gen.label_index(label)  # raises: unconditional model
-        return [None] * n
-    if label is None:
-        return [i % gen.n_classes for i in range(n)]
-    return [gen.label_index(label)] * n
+def cmd_train(args: argparse.Namespace) -> int:
+    return run_training(args, SpeechConfig, _prepare)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     gen = Generator.load(args.checkpoint)
-    _threads(gen.cfg.train.threads)
-    if args.interpolate:
-        mels, labels, titles = _interpolation(gen, args)
-    else:
-        labels = _parse_label(gen, args.label, args.n)
-        mels, titles = gen.generate(labels, seed=args.seed, temperature=args.temperature), None
+    set_threads(gen.cfg.train.threads)
+    mels, labels, titles = generate_outputs(gen, args)
     paths = gen.write(args.out, mels, labels, args.iters, titles=titles)
     print(f"wrote {len(paths)} WAVs, mels (.npy) and spectrograms.png to {args.out}")
     return 0
-
-
-def _interpolation(gen: Generator, args: argparse.Namespace):
-    """A walk between two latents (same label), or between two labels ``--label A:B`` (same latent)."""
-    n = max(args.n, 2)
-    t = torch.linspace(0, 1, n).unsqueeze(1)  # (n, 1)
-    g = torch.Generator().manual_seed(args.seed)
-    z0, z1 = torch.randn(2, gen.decoder.latent_dim, generator=g) * args.temperature
-    if args.label and ":" in args.label and gen.n_classes:
-        a, b = (gen.label_index(x) for x in args.label.split(":", 1))
-        emb = gen.decoder.embed.weight.detach()
-        cond = (1 - t) * emb[a] + t * emb[b]
-        z = z0.expand(n, -1)
-        titles = [f"{gen.label_names[a]}->{gen.label_names[b]} {float(x):.2f}" for x in t[:, 0]]
-        return gen.generate([a] * n, z=z, cond=cond), [a] * n, titles
-    labels = _parse_label(gen, args.label, 1) * n
-    z = (1 - t) * z0 + t * z1
-    return gen.generate(labels, z=z), labels, [f"z walk {float(x):.2f}" for x in t[:, 0]]
 
 
 def _io_pairs(src: Path, dst: Path, suffixes: tuple[str, ...], new_suffix: str) -> list[tuple[Path, Path]]:
@@ -164,17 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = add_common_args(sub.add_parser("train", help="train a decoder (default config: recipes/speech/default.toml)"))
-    p.set_defaults(func=cmd_train)
+    add_train_parser(sub, DEFAULT_CONFIG, cmd_train)
 
     p = sub.add_parser("generate", help="generate WAVs, mels and a spectrogram PNG from a trained run")
-    p.add_argument("--checkpoint", type=Path, required=True, help="run directory (uses last.pt) or a .pt file")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--n", type=int, default=10, help="clips (cycling over the classes unless --label)")
-    p.add_argument("--label", default=None, help="class name or index; with --interpolate, A:B walks between classes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0, help="scale of the latent noise")
-    p.add_argument("--interpolate", action="store_true", help="walk between two latents (or labels A:B)")
+    add_generate_args(p)
     p.add_argument("--iters", type=int, default=32, help="Griffin-Lim iterations")
     p.set_defaults(func=cmd_generate)
 

@@ -1,0 +1,94 @@
+"""What the speech and video command lines share: training runs, labels, latent walks, thread pools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from gen_media.config import add_common_args, config_from_args
+from gen_media.runs import RunDir, seed_everything
+from gen_media.trainer import EpochSampler, Trainer, TrainingInterrupted
+
+
+def set_threads(n: int) -> None:
+    """The same number of threads for torch and Numba (BLAS inside Numba kernels runs on one)."""
+    import numba
+
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def add_train_parser(sub, default_config: Path, func: Callable) -> None:
+    p = add_common_args(sub.add_parser("train", help=f"train a decoder (default config: {default_config.name})"))
+    p.set_defaults(func=func, default_config=default_config)
+
+
+def run_training(args: argparse.Namespace, cfg_cls, prepare: Callable) -> int:
+    """Resolve the config, build the task with ``prepare(cfg) -> (task, train_data, default_out, summary)``
+    (``train_data`` has ``batch(idx)`` and a length), train, and report."""
+    if args.config is None and not args.resume and args.default_config.is_file():
+        args.config = args.default_config
+    cfg = config_from_args(cfg_cls, args)
+    set_threads(cfg.train.threads)
+    seed_everything(cfg.seed)
+    task, n_train, fetch, default_out, summary = prepare(cfg)
+    run = RunDir.create(args.out or default_out, cfg, resume=args.resume)
+    print(f"{summary}; run directory {run.path}", file=sys.stderr)
+    batches = EpochSampler(n_train, min(cfg.train.batch_size, n_train), seed=cfg.seed, fetch=fetch)
+    try:
+        result = Trainer(run, task, batches, cfg.train).fit()
+    except TrainingInterrupted:
+        return 130
+    print(f"done: step {result.step}, losses {result.losses}; samples in {run.samples_dir}", file=sys.stderr)
+    return 0
+
+
+def parse_labels(gen, label: str | None, n: int) -> list[int | None]:
+    """``n`` labels: all ``label``, or cycling over the classes, or None for an unconditional model."""
+    if not gen.n_classes:
+        if label is not None:
+            gen.label_index(label)  # raises: unconditional model
+        return [None] * n
+    if label is None:
+        return [i % gen.n_classes for i in range(n)]
+    return [gen.label_index(label)] * n
+
+
+def latent_walk(gen, label: str | None, n: int, seed: int, temperature: float):
+    """Outputs along a walk between two latents (same label), or between two labels ``A:B`` (same latent).
+
+    Returns ``(outputs, labels, titles)``.
+    """
+    n = max(n, 2)
+    t = torch.linspace(0, 1, n).unsqueeze(1)  # (n, 1)
+    g = torch.Generator().manual_seed(seed)
+    z0, z1 = torch.randn(2, gen.decoder.latent_dim, generator=g) * temperature
+    if label and ":" in label and gen.n_classes:
+        a, b = (gen.label_index(x) for x in label.split(":", 1))
+        emb = gen.decoder.embed.weight.detach()
+        titles = [f"{gen.label_names[a]}->{gen.label_names[b]} {float(x):.2f}" for x in t[:, 0]]
+        return gen.generate([a] * n, z=z0.expand(n, -1), cond=(1 - t) * emb[a] + t * emb[b]), [a] * n, titles
+    labels = parse_labels(gen, label, 1) * n
+    return gen.generate(labels, z=(1 - t) * z0 + t * z1), labels, [f"z walk {float(x):.2f}" for x in t[:, 0]]
+
+
+def add_generate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", type=Path, required=True, help="run directory (uses last.pt) or a .pt file")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--n", type=int, default=10, help="how many (cycling over the classes unless --label)")
+    p.add_argument("--label", default=None, help="class name or index; with --interpolate, A:B walks between classes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of the latent noise")
+    p.add_argument("--interpolate", action="store_true", help="walk between two latents (or labels A:B)")
+
+
+def generate_outputs(gen, args: argparse.Namespace):
+    """``(outputs, labels, titles)`` for the generate command's arguments."""
+    if args.interpolate:
+        return latent_walk(gen, args.label, args.n, args.seed, args.temperature)
+    labels = parse_labels(gen, args.label, args.n)
+    return gen.generate(labels, seed=args.seed, temperature=args.temperature), labels, None

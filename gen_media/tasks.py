@@ -1,0 +1,143 @@
+"""The training task both recipes share: a conditional decoder trained as a VAE or a GAN.
+
+A recipe builds the models (``decoder`` plus ``encoder`` for a VAE or ``discriminator`` for a
+GAN; each takes ``(x, labels)``) and subclasses :class:`GenerativeTask` to add ``sample`` and
+``extra_state``. The class implements :class:`gen_media.trainer.TrainTask`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from gen_media.objectives import hinge_d_loss, hinge_g_loss, reparameterize, vae_terms
+
+
+def warmup_cosine(steps: int, warmup_steps: int, floor: float = 0.05) -> Callable[[int], float]:
+    """Learning-rate factor: linear warm-up, then cosine decay to ``floor`` at ``steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, steps - warmup_steps))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class GenerativeTask:
+    """One optimizer step of a VAE (``model.objective = "vae"``) or hinge GAN (``"gan"``).
+
+    ``cfg`` is a recipe config with ``model.{objective, latent_dim, beta}`` and
+    ``train.{lr, lr_d, warmup_steps, steps}``; ``valid`` is ``(x, labels)`` of held-out data;
+    ``recon`` is the VAE's reconstruction loss (``"mse"`` on normalized data, ``"bce"`` on
+    logits of [0, 1] data).
+    """
+
+    def __init__(self, cfg, models: dict[str, torch.nn.Module], valid: tuple[torch.Tensor, torch.Tensor | None],
+                 recon: str = "mse"):
+        self.cfg, self.models, self.valid, self.recon = cfg, models, valid, recon
+        t, objective = cfg.train, cfg.model.objective
+        gen_params = [p for k, m in models.items() if k != "discriminator" for p in m.parameters()]
+        betas = (0.5, 0.999) if objective == "gan" else (0.9, 0.999)
+        self.opts = {"gen": torch.optim.Adam(gen_params, lr=t.lr, betas=betas)}
+        if "discriminator" in models:
+            self.opts["disc"] = torch.optim.Adam(models["discriminator"].parameters(), lr=t.lr_d, betas=betas)
+        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, warmup_cosine(t.steps, t.warmup_steps))
+                       for k, o in self.opts.items()}
+
+    @property
+    def decoder(self) -> torch.nn.Module:
+        return self.models["decoder"]
+
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.cfg.model.latent_dim)
+
+    def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
+        for m in self.models.values():
+            m.train()
+        x, labels = batch
+        out = self._vae_step(x, labels) if self.cfg.model.objective == "vae" else self._gan_step(x, labels)
+        for s in self.scheds.values():
+            s.step()
+        return out
+
+    def _vae_terms(self, x, labels, sample: bool = True) -> dict[str, torch.Tensor]:
+        mu, logvar = self.models["encoder"](x, labels)
+        x_hat = self.decoder(reparameterize(mu, logvar) if sample else mu, labels)
+        return vae_terms(x, x_hat, mu, logvar, self.cfg.model.beta, recon=self.recon)
+
+    def _vae_step(self, x, labels):
+        terms = self._vae_terms(x, labels)
+        self.opts["gen"].zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.opts["gen"].step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Decoder output in the data's units (a subclass maps logits to [0, 1], say)."""
+        return self.decoder(z, labels)
+
+    def _gan_step(self, x, labels):
+        disc = self.models["discriminator"]
+        fake = self.decode(self._z(len(x)), labels)
+        d_loss = hinge_d_loss(disc(x, labels), disc(fake.detach(), labels))
+        self.opts["disc"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opts["disc"].step()
+        g_loss = hinge_g_loss(disc(fake, labels))
+        self.opts["gen"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opts["gen"].step()
+        return {"loss": g_loss.detach() + d_loss.detach(), "g_loss": g_loss.detach(), "d_loss": d_loss.detach()}
+
+    def validate(self) -> float:
+        """Held-out score, lower is better: the VAE's loss (posterior mean), or (GAN) the mean absolute
+        distance between class-mean generated and real data."""
+        for m in self.models.values():
+            m.eval()
+        x, labels = self.valid
+        if self.cfg.model.objective == "vae":
+            return float(self._vae_terms(x, labels, sample=False)["loss"])
+        fake = self.decode(self._z(len(x)), labels)
+        if labels is None:
+            return float((fake.mean(0) - x.mean(0)).abs().mean())
+        return float(torch.stack([(fake[labels == c].mean(0) - x[labels == c].mean(0)).abs().mean()
+                                  for c in labels.unique()]).mean())
+
+    def state_dict(self):
+        return {"models": {k: m.state_dict() for k, m in self.models.items()},
+                "opts": {k: o.state_dict() for k, o in self.opts.items()},
+                "scheds": {k: s.state_dict() for k, s in self.scheds.items()}}
+
+    def load_state_dict(self, state) -> None:
+        for k, m in self.models.items():
+            m.load_state_dict(state["models"][k])
+        for k, o in self.opts.items():
+            o.load_state_dict(state["opts"][k])
+        for k, s in self.scheds.items():
+            s.load_state_dict(state["scheds"][k])
+
+
+class ClassLabels:
+    """Class-name handling for generators: ``label_names`` and ``n_classes`` (0: unconditional)."""
+
+    label_names: list[str]
+    n_classes: int
+
+    def label_index(self, label: str | int) -> int:
+        """A class index from its name or number."""
+        if not self.n_classes:
+            raise ValueError("--label: this model is unconditional (trained on unlabelled data)")
+        if isinstance(label, str) and label in self.label_names:
+            return self.label_names.index(label)
+        try:
+            idx = int(label)
+        except ValueError:
+            idx = -1
+        if not 0 <= idx < self.n_classes:
+            raise ValueError(f"--label: expected a class name {self.label_names} or an index "
+                             f"0..{self.n_classes - 1}, got {label!r}")
+        return idx
