@@ -36,3 +36,29 @@ __all__ = [
     "load_sc09",
     "load_speech_dataset",
 ]
+
+# video (gen_media.data.video): load_video_dataset(name, root, *, frames, size, split, seed, **options) -> VideoDataset
+from .video import (  # noqa: E402
+    DEFAULT_VIDEO_DATASET,
+    VIDEO_DATASETS,
+    VIDEO_LAYOUTS,
+    get_video_loader,
+    load_moving_mnist,
+    load_video_dataset,
+    load_video_folder,
+)
+from .video_base import VideoDataset  # noqa: E402
+from .video_digits import load_digit_images, load_moving_digits  # noqa: E402
+
+__all__ += [
+    "DEFAULT_VIDEO_DATASET",
+    "VIDEO_DATASETS",
+    "VIDEO_LAYOUTS",
+    "VideoDataset",
+    "get_video_loader",
+    "load_digit_images",
+    "load_moving_digits",
+    "load_moving_mnist",
+    "load_video_dataset",
+    "load_video_folder",
+]
