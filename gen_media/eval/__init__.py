@@ -4,6 +4,9 @@
   :func:`gaussian_stats`, :func:`frechet_distance`.
 * :mod:`gen_media.eval.speech` -- a spoken-digit classifier on log-mels (:class:`DigitClassifier`,
   :func:`train_classifier`, :func:`save_classifier` / :func:`load_classifier`) and :func:`classifier_scores`.
+* :mod:`gen_media.eval.video` -- a per-frame digit classifier for moving-digit clips
+  (:class:`FrameDigitClassifier`, :func:`paste_digits`, :func:`train_frame_classifier`,
+  :func:`save_frame_classifier` / :func:`load_frame_classifier`), :func:`clip_scores` and :func:`temporal_change`.
 """
 
 from .metrics import frechet_distance, frechet_distance_from_stats, gaussian_stats, inception_score
@@ -17,6 +20,20 @@ from .speech import (
     predict,
     save_classifier,
     train_classifier,
+)
+from .video import (
+    FrameClassifierConfig,
+    FrameDigitClassifier,
+    augment_frames,
+    clip_scores,
+    embed_clips,
+    embed_frames,
+    load_frame_classifier,
+    paste_digits,
+    predict_frames,
+    save_frame_classifier,
+    temporal_change,
+    train_frame_classifier,
 )
 
 __all__ = [
@@ -33,4 +50,17 @@ __all__ = [
     "predict",
     "save_classifier",
     "train_classifier",
+    # video
+    "FrameClassifierConfig",
+    "FrameDigitClassifier",
+    "augment_frames",
+    "clip_scores",
+    "embed_clips",
+    "embed_frames",
+    "load_frame_classifier",
+    "paste_digits",
+    "predict_frames",
+    "save_frame_classifier",
+    "temporal_change",
+    "train_frame_classifier",
 ]
