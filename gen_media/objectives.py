@@ -16,8 +16,8 @@ def vae_terms(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: to
     """Per-element losses of a VAE.
 
     ``recon_loss`` is the mean squared error per element (``recon="mse"``: a Gaussian likelihood on
-    normalized data) or the binary cross-entropy of logits ``x_hat`` against ``x`` in [0, 1]
-    (``recon="bce"``: images); ``kl_loss`` is the KL divergence of the
+    normalized data) or the binary cross-entropy of probabilities ``x_hat`` against ``x``, both in
+    [0, 1] (``recon="bce"``: images); ``kl_loss`` is the KL divergence of the
     posterior from N(0, I) in nats per sample, divided by the elements per sample so both terms
     share a scale; ``loss = recon_loss + beta * kl_loss`` (beta = 1 is the ELBO of a unit-variance
     Gaussian likelihood up to a factor 2 on the reconstruction).
@@ -26,7 +26,7 @@ def vae_terms(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, logvar: to
     if recon == "mse":
         recon_loss = F.mse_loss(x_hat, x)
     elif recon == "bce":
-        recon_loss = F.binary_cross_entropy_with_logits(x_hat, x)
+        recon_loss = F.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), x)
     else:
         raise ValueError(f"recon: expected 'mse' or 'bce', got {recon!r}")
     kl = -0.5 * torch.mean(torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)) / elements

@@ -17,7 +17,7 @@ from gen_media.config import ConfigError, from_dict
 from gen_media.data import DATASETS, load_speech_dataset
 from gen_media.models.speech import MelDecoder, MelDiscriminator, MelEncoder
 from gen_media.runs import load_checkpoint
-from gen_media.tasks import ClassLabels, GenerativeTask
+from gen_media.tasks import ClassLabels, GenerativeTask, checkerboard_report
 from gen_media.trainer import LoopConfig
 
 # ------------------------------------------------------------------------------------------ config
@@ -52,6 +52,8 @@ class ModelConfig:
     encoder_channels: tuple[int, ...] = (128, 192, 256)  # VAE encoder / GAN discriminator widths
     stride: int = 2  # upsampling factor per decoder stage
     kernel_mult: int = 2  # transposed-convolution kernel = kernel_mult x stride
+    kernel: int = 0  # > 0 overrides kernel_mult x stride (e.g. 3 at stride 2: uneven overlap, checkerboards)
+    upsample: Literal["transposed", "resize"] = "transposed"  # resize: nearest x stride then a stride-1 conv
     norm: Literal["batch", "group", "none"] = "batch"
     beta: float = 1.0  # VAE: weight of the KL term (per element, see objectives.vae_terms)
 
@@ -141,7 +143,7 @@ def build_models(cfg: SpeechConfig, n_mels: int, frames: int, n_classes: int) ->
     m = cfg.model
     models: dict[str, torch.nn.Module] = {
         "decoder": MelDecoder(n_mels, frames, n_classes, m.latent_dim, m.channels, m.label_dim, m.stride,
-                              m.kernel_mult, m.norm, m.backend)}
+                              m.kernel_mult, m.norm, m.backend, m.upsample, m.kernel)}
     if m.objective == "vae":
         models["encoder"] = MelEncoder(n_mels, frames, n_classes, m.latent_dim, m.encoder_channels, m.label_dim,
                                        m.norm)
@@ -311,4 +313,5 @@ def evaluate_run(path: str | Path, n_per_class: int | None = None, progress: boo
     return {"run": str(run_dir), "classifier": {"held_out_accuracy": val_acc, "train_clips": len(train[0])},
             "griffin_lim_iters": iters,
             "generated": scores(vocoded, labels), "generated_mel": scores(mels, labels),
-            "real_test": scores(test[0], test[1]), "real_vocoded": scores(real_vocoded, test[1][pick])}
+            "real_test": scores(test[0], test[1]), "real_vocoded": scores(real_vocoded, test[1][pick]),
+            "checkerboard": checkerboard_report(gen.decoder, mels, test[0])}

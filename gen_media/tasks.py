@@ -93,19 +93,23 @@ class GenerativeTask:
         self.opts["gen"].step()
         return {"loss": g_loss.detach() + d_loss.detach(), "g_loss": g_loss.detach(), "d_loss": d_loss.detach()}
 
-    def validate(self) -> float:
-        """Held-out score, lower is better: the VAE's loss (posterior mean), or (GAN) the mean absolute
-        distance between class-mean generated and real data."""
+    def validate(self) -> dict[str, float]:
+        """Held-out scores. ``val`` (lower is better, decides best.pt): the VAE's loss (posterior mean), or
+        (GAN) the mean absolute distance between class-mean generated and real data. ``checkerboard_axisN``:
+        the share of generated energy at the decoder's upsampling period along axis N, relative to real data
+        (:func:`gen_media.analysis.checkerboard.checkerboard_ratio`; 1 = like real data)."""
         for m in self.models.values():
             m.eval()
         x, labels = self.valid
-        if self.cfg.model.objective == "vae":
-            return float(self._vae_terms(x, labels, sample=False)["loss"])
         fake = self.decode(self._z(len(x)), labels)
-        if labels is None:
-            return float((fake.mean(0) - x.mean(0)).abs().mean())
-        return float(torch.stack([(fake[labels == c].mean(0) - x[labels == c].mean(0)).abs().mean()
-                                  for c in labels.unique()]).mean())
+        if self.cfg.model.objective == "vae":
+            val = float(self._vae_terms(x, labels, sample=False)["loss"])
+        elif labels is None:
+            val = float((fake.mean(0) - x.mean(0)).abs().mean())
+        else:
+            val = float(torch.stack([(fake[labels == c].mean(0) - x[labels == c].mean(0)).abs().mean()
+                                     for c in labels.unique()]).mean())
+        return {"val": val, **checkerboard_report(self.decoder, fake, x)}
 
     def state_dict(self):
         return {"models": {k: m.state_dict() for k, m in self.models.items()},
@@ -119,6 +123,23 @@ class GenerativeTask:
             o.load_state_dict(state["opts"][k])
         for k, s in self.scheds.items():
             s.load_state_dict(state["scheds"][k])
+
+
+def checkerboard_report(decoder: torch.nn.Module, generated: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
+    """``{"checkerboard_axisN": ratio}`` at the decoder's upsampling period per output axis (skipping axes too
+    short for the period, or where the real data have no energy at it)."""
+    from gen_media.analysis.checkerboard import checkerboard_ratio
+
+    out = {}
+    for axis, period in decoder.upsampling_periods.items():
+        period = min(period, real.shape[axis])
+        if period < 2:
+            continue
+        try:
+            out[f"checkerboard_axis{axis}"] = checkerboard_ratio(generated, real, period, axis)
+        except ValueError:  # no energy in the real data there: no ratio to report
+            pass
+    return out
 
 
 class ClassLabels:

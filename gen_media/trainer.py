@@ -75,7 +75,8 @@ class TrainTask(Protocol):
     - ``state_dict()`` / ``load_state_dict(state)``: everything the task updates (models, optimizers,
       schedulers, EMA weights, GAN balance terms ...), as tensors/numbers/containers (``weights_only``
       loadable).
-    - ``validate() -> float`` (optional): a metric, lower is better; its improvements write ``best.pt``.
+    - ``validate() -> float`` (optional): a metric, lower is better; its improvements write ``best.pt``. It may
+      return a mapping instead: ``"val"`` is that metric and the other entries are logged beside it.
     - ``sample(run, step)`` (optional): write samples (``run.samples_dir``).
     - ``extra_state() -> dict`` (optional): saved as ``checkpoint["extra"]`` for generation (mel settings,
       normalization statistics, label names).
@@ -456,6 +457,10 @@ class Trainer:
                 )
                 if callable(validate) and val_due:
                     m = self._isolated(validate)
+                    if isinstance(m, Mapping):  # {"val": metric, other logged values ...}
+                        m = dict(m)
+                        row.update({k: _as_float(v) for k, v in m.items() if k != "val"})
+                        m = m.get("val")
                     if m is not None:
                         m = _as_float(m)
                         row["val"] = m

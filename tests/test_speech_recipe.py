@@ -168,3 +168,23 @@ def test_unlabelled_folder_trains_an_unconditional_decoder(tiny_data, tmp_path, 
     assert main(["generate", "--checkpoint", str(run), "--label", "1", "--out", str(out)]) == 2
     assert "unconditional" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", str(run)]) == 2
+
+
+def test_inspect_prints_the_decoder_table(capsys):
+    assert main(["inspect", "--set", "model.channels=[64,32,16]"]) == 0
+    out = capsys.readouterr().out
+    assert "80 mels x 63 frames" in out and "ConvTranspose1d" in out
+    assert "1x80x63" in out.splitlines()[-3] and out.splitlines()[-1].startswith("total")
+
+
+@pytest.mark.parametrize("variant", [("upsample=resize", "kernel=0"), ("upsample=transposed", "kernel=3")])
+def test_upsampling_variants_train_and_log_checkerboard(tiny_data, tmp_path, variant):
+    run = tmp_path / "run"
+    assert main(tiny_args(tiny_data, run, *(f"model.{v}" for v in variant), "train.sample_every=0")) == 0
+    rows = [r for r in metrics(run) if "val" in r]
+    assert rows and all(r["checkerboard_axis2"] >= 0 for r in rows)
+    decoder = torch.load(run / "last.pt", weights_only=True)["task"]["models"]["decoder"]
+    if variant[0] == "upsample=resize":  # Upsample then Conv1d(k=3): the conv is the Sequential's item 1
+        assert decoder["blocks.0.up.1.weight"].shape[-1] == 3 and "blocks.0.up.weight" not in decoder
+    else:  # ConvTranspose1d with kernel 3 at stride 2
+        assert decoder["blocks.0.up.weight"].shape[-1] == 3

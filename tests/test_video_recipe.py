@@ -21,6 +21,7 @@ def data_home(tmp_path_factory, monkeypatch):
 
 def tiny_args(out, *extra):
     sets = ["data.frames=4", "data.size=32", "data.max_clips=64", "model.channels=[16,8]",
+            "model.sprite_channels=[8,8]", "model.motion_channels=[8,4]", "model.sprite_size=16",
             "model.encoder_channels=[8,16]", "model.latent_dim=4", "model.label_dim=4", "train.steps=4",
             "train.batch_size=8", "train.log_every=1", "train.sample_every=4", "train.checkpoint_every=2",
             "train.val_every=2", "train.warmup_steps=2", "eval.classifier_steps=10", *extra]
@@ -115,3 +116,33 @@ def test_bad_inputs_say_what_to_do(tmp_path, capsys):
     assert main(["generate", "--checkpoint", str(run), "--label", "eleven", "--out", str(tmp_path / "g")]) == 2
     with pytest.raises(SystemExit):
         main(["generate", "--checkpoint", str(run), "--format", "avi", "--out", str(tmp_path / "g")])
+
+
+def test_spatiotemporal_decoder_trains_on_both_backends(tmp_path):
+    for backend in ("torch", "numba"):
+        assert main(tiny_args(tmp_path / backend, "model.decoder=spatiotemporal", f"model.backend={backend}",
+                              "train.sample_every=0")) == 0
+    for rt, rn in zip(metrics(tmp_path / "torch"), metrics(tmp_path / "numba"), strict=True):
+        assert rt["loss"] == pytest.approx(rn["loss"], rel=1e-3, abs=1e-4)
+
+
+def test_sprite_placement_is_a_transposed_convolution():
+    """place_sprites (FFT) equals conv_transpose3d with the batch folded into groups, ours and torch's."""
+    from gen_media.models.video import place_sprites
+    from gen_media.nn.functional import conv_transpose3d
+
+    g = torch.Generator().manual_seed(0)
+    heat = torch.rand(3, 2, 5, 5, generator=g)  # (B, T, G, G)
+    sprite = torch.rand(3, 2, 4, 4, generator=g)  # (B, C, S, S)
+    placed = place_sprites(heat, sprite)  # (B, C, T, 8, 8)
+    folded_in, folded_w = heat.reshape(1, 3, 2, 5, 5), sprite.reshape(3, 2, 1, 4, 4)
+    for backend in ("torch", "numba"):
+        direct = conv_transpose3d(folded_in, folded_w, groups=3, backend=backend).reshape(3, 2, 2, 8, 8)
+        torch.testing.assert_close(placed, direct, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("decoder", ["content-motion", "spatiotemporal"])
+def test_inspect_prints_the_decoder_table(capsys, decoder):
+    assert main(["inspect", "--set", f"model.decoder={decoder}"]) == 0
+    out = capsys.readouterr().out
+    assert "ConvTranspose3d" in out and "1x1x16x64x64" in out and out.splitlines()[-1].startswith("total")

@@ -12,9 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gen_media.nn import ConvTranspose1d
-
-from .plan import UpsamplePlan
+from .plan import UpsamplePlan, upsampler
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -28,10 +26,11 @@ def _norm(kind: str, channels: int) -> nn.Module:
 class _UpBlock(nn.Module):
     """Transposed convolution (x stride) + label-dependent channel shift + a residual 3-tap conv."""
 
-    def __init__(self, c_in: int, c_out: int, plan: UpsamplePlan, cond_dim: int, norm: str, backend: str):
+    def __init__(self, c_in: int, c_out: int, plan: UpsamplePlan, cond_dim: int, norm: str, backend: str,
+                 upsample: str = "transposed"):
         super().__init__()
-        self.up = ConvTranspose1d(c_in, c_out, plan.kernel, plan.stride, plan.padding, plan.output_padding,
-                                  backend=backend)
+        self.up = upsampler(1, c_in, c_out, (plan.kernel,), (plan.stride,), (plan.padding,), (plan.output_padding,),
+                            upsample, backend)
         self.cond = nn.Linear(cond_dim, c_out) if cond_dim else None
         self.norm1 = _norm(norm, c_out)
         self.conv = nn.Conv1d(c_out, c_out, 3, padding=1)
@@ -51,18 +50,19 @@ class MelDecoder(nn.Module):
 
     def __init__(self, n_mels: int, frames: int, n_classes: int, latent_dim: int, channels: tuple[int, ...],
                  label_dim: int = 32, stride: int = 2, kernel_mult: int = 2, norm: str = "batch",
-                 backend: str = "torch"):
+                 backend: str = "torch", upsample: str = "transposed", kernel: int = 0):
         super().__init__()
         if len(channels) < 2:
             raise ValueError(f"channels: expected at least 2 widths (one per stage + the base), got {channels}")
-        self.plan = UpsamplePlan.make(frames, len(channels) - 1, stride, kernel_mult)
+        self.plan = UpsamplePlan.make(frames, len(channels) - 1, stride, kernel_mult, kernel)
+        self.upsampling_periods = {2: stride ** (len(channels) - 1)}  # output axis -> period of the stack
         self.n_mels, self.frames, self.n_classes, self.latent_dim = n_mels, frames, n_classes, latent_dim
         self.embed = nn.Embedding(n_classes, label_dim) if n_classes else None
         cond_dim = label_dim if n_classes else 0
         self.fc = nn.Linear(latent_dim + cond_dim, channels[0] * self.plan.base_frames)
         self.norm0 = _norm(norm, channels[0])
         self.blocks = nn.ModuleList(
-            _UpBlock(c_in, c_out, self.plan, cond_dim, norm, backend)
+            _UpBlock(c_in, c_out, self.plan, cond_dim, norm, backend, upsample)
             for c_in, c_out in zip(channels[:-1], channels[1:], strict=True))
         self.out = nn.Conv1d(channels[-1], n_mels, 3, padding=1)
         self.act = nn.LeakyReLU(0.2)

@@ -92,3 +92,20 @@ def generate_outputs(gen, args: argparse.Namespace):
         return latent_walk(gen, args.label, args.n, args.seed, args.temperature)
     labels = parse_labels(gen, args.label, args.n)
     return gen.generate(labels, seed=args.seed, temperature=args.temperature), labels, None
+
+
+def add_inspect_parser(sub, default_config: Path, func: Callable) -> None:
+    p = sub.add_parser("inspect", help="per-layer shapes, parameters, FLOPs and receptive spans of the decoder")
+    p.add_argument("--config", type=Path, default=default_config, metavar="FILE")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--classes", type=int, default=10, help="number of classes the data has (0: unlabelled)")
+    p.set_defaults(func=func)
+
+
+def inspect_decoder(decoder: torch.nn.Module, n_classes: int) -> str:
+    """The layer table of ``decoder`` for one latent (and label)."""
+    from gen_media.analysis.receptive import format_table, layer_table
+
+    z = torch.zeros(1, decoder.latent_dim)
+    labels = torch.zeros(1, dtype=torch.long) if n_classes else None
+    return format_table(layer_table(decoder, run=lambda m: m(z, labels)))

@@ -5,6 +5,7 @@
     mel       IN.wav|DIR OUT.npy|DIR [--preset NAME]
     vocode    IN.npy|DIR OUT.wav|DIR [--vocoder griffinlim] [--iters N] [--preset NAME]
     evaluate  --checkpoint RUN [--n N]
+    inspect   [--config FILE] [--set key=value ...] [--classes N]
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import torch
 from gen_media.audio import MelConfig, griffin_lim, read_audio, write_wav
 from gen_media.recipes.common import (
     add_generate_args,
+    add_inspect_parser,
     add_train_parser,
     generate_outputs,
+    inspect_decoder,
     run_training,
     set_threads,
 )
@@ -56,6 +59,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
     mels, labels, titles = generate_outputs(gen, args)
     paths = gen.write(args.out, mels, labels, args.iters, titles=titles)
     print(f"wrote {len(paths)} WAVs, mels (.npy) and spectrograms.png to {args.out}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from gen_media.config import load_config
+    from gen_media.speech import build_models
+
+    cfg = load_config(SpeechConfig, args.config, args.overrides)
+    mel = cfg.mel_config
+    frames = mel.num_frames(round(cfg.data.clip_seconds * mel.sample_rate))
+    decoder = build_models(cfg, mel.n_mels, frames, args.classes)["decoder"]
+    print(f"speech decoder for {cfg.data.clip_seconds} s clips: {mel.n_mels} mels x {frames} frames "
+          f"(preset {cfg.mel.preset}), {args.classes} classes")
+    print(inspect_decoder(decoder, args.classes))
     return 0
 
 
@@ -120,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_train_parser(sub, DEFAULT_CONFIG, cmd_train)
+    add_inspect_parser(sub, DEFAULT_CONFIG, cmd_inspect)
 
     p = sub.add_parser("generate", help="generate WAVs, mels and a spectrogram PNG from a trained run")
     add_generate_args(p)

@@ -4,6 +4,7 @@
     generate  --checkpoint RUN_OR_FILE --out DIR [--n N] [--label K] [--seed S] [--format mp4,gif,npy,png]
               [--interpolate]
     evaluate  --checkpoint RUN [--n N]
+    inspect   [--config FILE] [--set key=value ...] [--classes N]
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 
 from gen_media.recipes.common import (
     add_generate_args,
+    add_inspect_parser,
     add_train_parser,
     generate_outputs,
+    inspect_decoder,
     run_training,
     set_threads,
 )
@@ -72,11 +75,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from gen_media.config import load_config
+    from gen_media.video.pipeline import build_models
+
+    cfg = load_config(VideoConfig, args.config, args.overrides)
+    decoder = build_models(cfg, 1, args.classes)["decoder"]
+    print(f"video decoder ({cfg.model.decoder}) for {cfg.data.frames} frames of {cfg.data.size}x{cfg.data.size}, "
+          f"{args.classes} classes")
+    print(inspect_decoder(decoder, args.classes))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gen_media.recipes.video", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_parser(sub, DEFAULT_CONFIG, cmd_train)
+    add_inspect_parser(sub, DEFAULT_CONFIG, cmd_inspect)
 
     p = sub.add_parser("generate", help="generate clips (MP4, GIF, .npy, PNG frame grid) from a trained run")
     add_generate_args(p)

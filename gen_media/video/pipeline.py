@@ -15,9 +15,9 @@ import torch
 
 from gen_media.config import ConfigError, from_dict
 from gen_media.data import VIDEO_DATASETS, load_video_dataset
-from gen_media.models.video import VideoDecoder, VideoDiscriminator, VideoEncoder
+from gen_media.models.video import SpriteMotionDecoder, VideoDecoder, VideoDiscriminator, VideoEncoder
 from gen_media.runs import load_checkpoint
-from gen_media.tasks import ClassLabels, GenerativeTask
+from gen_media.tasks import ClassLabels, GenerativeTask, checkerboard_report
 from gen_media.trainer import LoopConfig
 
 # ------------------------------------------------------------------------------------------ config
@@ -42,11 +42,18 @@ class VideoDataConfig:
 class VideoModelConfig:
     objective: Literal["vae", "gan"] = "vae"
     backend: Literal["torch", "numba"] = "torch"  # transposed convolutions on torch's op or our Numba kernels
-    latent_dim: int = 32
+    decoder: Literal["content-motion", "spatiotemporal"] = "content-motion"
+    latent_dim: int = 32  # content-motion: the first half draws the sprite, the second the motion
     label_dim: int = 32
-    channels: tuple[int, ...] = (128, 64, 32, 16)  # decoder widths; one x2 stage each, then one to the image
+    channels: tuple[int, ...] = (128, 64, 32, 16)  # spatiotemporal widths; one x2 stage each, then the image
+    sprite_channels: tuple[int, ...] = (128, 64, 32)  # content-motion: sprite stack, 4x4 -> sprite_size
+    motion_channels: tuple[int, ...] = (64, 32, 16)  # content-motion: position-map stack
+    sprite_size: int = 32  # content-motion: sprite height and width
+    placement: Literal["mode", "soft"] = "mode"  # content-motion, generation: sprite at each map's mode, or averaged
     encoder_channels: tuple[int, ...] = (16, 32, 64, 128)  # VAE encoder / GAN discriminator widths
     kernel_mult: int = 2  # transposed-convolution kernel = kernel_mult x stride on upsampled axes
+    kernel: int = 0  # > 0 overrides kernel_mult x stride (e.g. 3 at stride 2: uneven overlap, checkerboards)
+    upsample: Literal["transposed", "resize"] = "transposed"  # resize: nearest x stride then a stride-1 conv
     norm: Literal["batch", "group", "none"] = "batch"
     beta: float = 1.0  # VAE: weight of the KL term
 
@@ -125,9 +132,14 @@ def load_clip_data(cfg: VideoConfig, split: str) -> ClipData:
 
 def build_models(cfg: VideoConfig, image_channels: int, n_classes: int) -> dict[str, torch.nn.Module]:
     m, d = cfg.model, cfg.data
-    models: dict[str, torch.nn.Module] = {
-        "decoder": VideoDecoder(d.frames, d.size, image_channels, n_classes, m.latent_dim, m.channels, m.label_dim,
-                                m.kernel_mult, m.norm, m.backend)}
+    if m.decoder == "spatiotemporal":
+        decoder = VideoDecoder(d.frames, d.size, image_channels, n_classes, m.latent_dim, m.channels, m.label_dim,
+                               m.kernel_mult, m.norm, m.backend, m.upsample, m.kernel)
+    else:
+        decoder = SpriteMotionDecoder(d.frames, d.size, image_channels, n_classes, m.latent_dim, m.sprite_channels,
+                                      m.motion_channels, min(m.sprite_size, d.size), m.label_dim, m.kernel_mult,
+                                      m.norm, m.backend, m.upsample, m.kernel, m.placement)
+    models: dict[str, torch.nn.Module] = {"decoder": decoder}
     if m.objective == "vae":
         models["encoder"] = VideoEncoder(image_channels, d.frames, d.size, n_classes, m.latent_dim,
                                          m.encoder_channels, m.label_dim, m.norm)
@@ -148,9 +160,6 @@ class VideoTask(GenerativeTask):
         super().__init__(cfg, build_models(cfg, self.image_channels, self.n_classes), (valid_x, valid_y),
                          recon="bce")
 
-    def decode(self, z, labels):
-        return torch.sigmoid(self.decoder(z, labels))
-
     def sample(self, run, step: int) -> None:
         """One clip per class (or 8 unconditional ones): a frame-grid PNG and a GIF per clip."""
         self.decoder.eval()
@@ -170,7 +179,7 @@ class VideoTask(GenerativeTask):
 class VideoGenerator(ClassLabels):
     """A trained decoder with what it needs to make clips: label names, channels, frame rate."""
 
-    def __init__(self, cfg: VideoConfig, decoder: VideoDecoder, extra: dict):
+    def __init__(self, cfg: VideoConfig, decoder: torch.nn.Module, extra: dict):
         self.cfg, self.decoder = cfg, decoder.eval()
         self.label_names: list[str] = list(extra["label_names"])
         self.n_classes = int(extra["n_classes"])
@@ -196,7 +205,7 @@ class VideoGenerator(ClassLabels):
             g = torch.Generator().manual_seed(seed)
             z = torch.randn(len(labels), self.decoder.latent_dim, generator=g) * temperature
         y = None if (cond is not None or not self.n_classes) else torch.tensor(labels, dtype=torch.long)
-        return torch.sigmoid(self.decoder(z, y, cond=cond))
+        return self.decoder(z, y, cond=cond)
 
     def names(self, labels: list[int | None]) -> list[str]:
         return [f"{i:03d}_{self.label_names[y] if y is not None else 'sample'}" for i, y in enumerate(labels)]
@@ -272,4 +281,5 @@ def evaluate_run(path: str | Path, n_per_class: int | None = None, progress: boo
     return {"run": str(run_dir), "classifier": {"held_out_frame_accuracy": val_acc},
             "generated": scores(clips, labels), "real_test": scores(real, test.labels[: len(real)]),
             "temporal_change": {"generated": change_gen, "real": change_real,
-                                "ratio": change_gen / max(change_real, 1e-12)}}
+                                "ratio": change_gen / max(change_real, 1e-12)},
+            "checkerboard": checkerboard_report(gen.decoder, clips, real)}
