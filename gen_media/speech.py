@@ -208,11 +208,7 @@ class Generator(ClassLabels):
     def generate(self, labels: list[int | None], seed: int = 0, temperature: float = 1.0,
                  z: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Log-mels ``(n, n_mels, frames)`` in the mel config's units (not normalized)."""
-        if z is None:
-            g = torch.Generator().manual_seed(seed)
-            z = torch.randn(len(labels), self.decoder.latent_dim, generator=g) * temperature
-        y = None if (cond is not None or not self.n_classes) else torch.tensor(labels, dtype=torch.long)
-        mels = self.decoder(z, y, cond=cond)  # (n, n_mels, frames), normalized
+        mels = self.decode(labels, seed, temperature, z, cond)  # (n, n_mels, frames), normalized
         return mels * self.std + self.mean
 
     def vocode(self, mels: torch.Tensor, griffin_lim_iters: int = 32) -> torch.Tensor:

@@ -143,10 +143,21 @@ def checkerboard_report(decoder: torch.nn.Module, generated: torch.Tensor, real:
 
 
 class ClassLabels:
-    """Class-name handling for generators: ``label_names`` and ``n_classes`` (0: unconditional)."""
+    """What generators of both media share: a ``decoder``, ``label_names`` and ``n_classes`` (0: unconditional)."""
 
+    decoder: torch.nn.Module
     label_names: list[str]
     n_classes: int
+
+    @torch.no_grad()
+    def decode(self, labels: list[int | None], seed: int = 0, temperature: float = 1.0,
+               z: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's output for ``labels``, from seeded latents (or ``z``; ``cond`` replaces label embeddings)."""
+        if z is None:
+            g = torch.Generator().manual_seed(seed)
+            z = torch.randn(len(labels), self.decoder.latent_dim, generator=g) * temperature
+        y = None if (cond is not None or not self.n_classes) else torch.tensor(labels, dtype=torch.long)
+        return self.decoder(z, y, cond=cond)
 
     def label_index(self, label: str | int) -> int:
         """A class index from its name or number."""

@@ -188,3 +188,14 @@ def test_upsampling_variants_train_and_log_checkerboard(tiny_data, tmp_path, var
         assert decoder["blocks.0.up.1.weight"].shape[-1] == 3 and "blocks.0.up.weight" not in decoder
     else:  # ConvTranspose1d with kernel 3 at stride 2
         assert decoder["blocks.0.up.weight"].shape[-1] == 3
+
+
+def test_upsampling_study_writes_its_table(tiny_data, tmp_path):
+    from gen_media.bench.upsampling import main as study
+
+    sets = tiny_args(tiny_data, tmp_path / "unused", "train.sample_every=6", "eval.classifier_steps=5",
+                     "eval.griffin_lim_iters=2", "eval.n_per_class=2")[3:]
+    assert study(["--media", "speech", "--out", str(tmp_path / "study"), *sets]) == 0
+    table = (tmp_path / "study" / "upsampling_speech.md").read_text()
+    rows = [ln for ln in table.splitlines() if ln.startswith("| transposed") or ln.startswith("| resize")]
+    assert len(rows) == 3 and len(list((tmp_path / "study").glob("*.png"))) == 3

@@ -109,3 +109,26 @@ def inspect_decoder(decoder: torch.nn.Module, n_classes: int) -> str:
     z = torch.zeros(1, decoder.latent_dim)
     labels = torch.zeros(1, dtype=torch.long) if n_classes else None
     return format_table(layer_table(decoder, run=lambda m: m(z, labels)))
+
+
+def write_report(report: dict, checkpoint: Path) -> None:
+    """Print an evaluation report as JSON and keep it as ``evaluate.json`` in the run directory."""
+    import json
+
+    text = json.dumps(report, indent=2)
+    print(text)
+    run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    (run_dir / "evaluate.json").write_text(text + "\n")
+
+
+def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse, run the chosen command, and turn the errors users cause into a message and exit status 2."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

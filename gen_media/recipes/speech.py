@@ -26,8 +26,10 @@ from gen_media.recipes.common import (
     add_train_parser,
     generate_outputs,
     inspect_decoder,
+    run_cli,
     run_training,
     set_threads,
+    write_report,
 )
 from gen_media.runs import seed_everything
 from gen_media.speech import Generator, SpeechConfig, SpeechTask, evaluate_run, load_mel_data, log_mels
@@ -124,10 +126,7 @@ def _mel_config_for(npy: Path, preset: str | None) -> MelConfig:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_run(args.checkpoint, n_per_class=args.n)
-    text = json.dumps(report, indent=2)
-    print(text)
-    run_dir = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
-    (run_dir / "evaluate.json").write_text(text + "\n")
+    write_report(report, args.checkpoint)
     return 0
 
 
@@ -167,13 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_cli(build_parser(), argv)
 
 
 if __name__ == "__main__":

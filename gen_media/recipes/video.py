@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -21,8 +20,10 @@ from gen_media.recipes.common import (
     add_train_parser,
     generate_outputs,
     inspect_decoder,
+    run_cli,
     run_training,
     set_threads,
+    write_report,
 )
 from gen_media.runs import seed_everything
 from gen_media.video.pipeline import VideoConfig, VideoGenerator, VideoTask, evaluate_run, load_clip_data
@@ -68,10 +69,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_run(args.checkpoint, n_per_class=args.n)
-    text = json.dumps(report, indent=2)
-    print(text)
-    run_dir = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
-    (run_dir / "evaluate.json").write_text(text + "\n")
+    write_report(report, args.checkpoint)
     return 0
 
 
@@ -107,13 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_cli(build_parser(), argv)
 
 
 if __name__ == "__main__":

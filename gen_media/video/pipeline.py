@@ -197,15 +197,10 @@ class VideoGenerator(ClassLabels):
         decoder.load_state_dict(ckpt["task"]["models"]["decoder"])
         return cls(cfg, decoder, extra)
 
-    @torch.no_grad()
     def generate(self, labels: list[int | None], seed: int = 0, temperature: float = 1.0,
                  z: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Clips ``(n, C, T, H, W)`` float in [0, 1]."""
-        if z is None:
-            g = torch.Generator().manual_seed(seed)
-            z = torch.randn(len(labels), self.decoder.latent_dim, generator=g) * temperature
-        y = None if (cond is not None or not self.n_classes) else torch.tensor(labels, dtype=torch.long)
-        return self.decoder(z, y, cond=cond)
+        return self.decode(labels, seed, temperature, z, cond)
 
     def names(self, labels: list[int | None]) -> list[str]:
         return [f"{i:03d}_{self.label_names[y] if y is not None else 'sample'}" for i, y in enumerate(labels)]
