@@ -146,3 +146,13 @@ def test_inspect_prints_the_decoder_table(capsys, decoder):
     assert main(["inspect", "--set", f"model.decoder={decoder}"]) == 0
     out = capsys.readouterr().out
     assert "ConvTranspose3d" in out and "1x1x16x64x64" in out and out.splitlines()[-1].startswith("total")
+
+
+@pytest.mark.parametrize("decoder", ["content-motion", "spatiotemporal"])
+@pytest.mark.parametrize("variant", [("upsample=resize", "kernel=0"), ("upsample=transposed", "kernel=3")])
+def test_upsampling_variants_train_and_log_checkerboard(tmp_path, decoder, variant):
+    run = tmp_path / "run"
+    assert main(tiny_args(run, f"model.decoder={decoder}", *(f"model.{v}" for v in variant),
+                          "train.sample_every=0")) == 0
+    rows = [r for r in metrics(run) if "val" in r]
+    assert rows and all(r["checkerboard_axis3"] >= 0 and r["checkerboard_axis4"] >= 0 for r in rows)
