@@ -204,57 +204,97 @@ def _bias_grad(go, gb):
 
 
 @njit(parallel=True, cache=True)
+def _stacked_weights(w, groups, taps_per_block):
+    """(C_in, C_out/g, T) -> (g, blocks, C_in/g, taps_per_block * C_out/g): each block's taps side by side,
+    column ``j * C_out/g + co`` holding tap ``block * taps_per_block + j`` (zero past the last tap)."""
+    c_in, c_out_g, taps = w.shape
+    c_in_g = c_in // groups
+    blocks = -(-taps // taps_per_block)
+    out = np.zeros((groups, blocks, c_in_g, taps_per_block * c_out_g), w.dtype)
+    for ci in prange(c_in):
+        g, cg = ci // c_in_g, ci % c_in_g
+        for t in range(taps):
+            b, j = t // taps_per_block, t % taps_per_block
+            for co in range(c_out_g):
+                out[g, b, cg, j * c_out_g + co] = w[ci, co, t]
+    return out
+
+
+@njit(cache=True)
+def _gather_block(planes, n, g, block, taps_per_block, n_taps, c_out_g, in_size, out_size, kernel, stride,
+                  padding, dilation, cols):
+    """cols (taps_per_block * C_out/g, S_in): the block's taps' shifted phase planes of grad_output, stacked."""
+    for j in range(taps_per_block):
+        rows = cols[j * c_out_g:(j + 1) * c_out_g]
+        t = block * taps_per_block + j
+        if t >= n_taps:
+            rows[:] = 0
+            continue
+        sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
+        phase = _phase_index(sd, sh, sw, stride)
+        _gather_tap(planes[n, g * c_out_g:(g + 1) * c_out_g, phase], sd, sh, sw, in_size, rows)
+
+
+@njit(parallel=True, cache=True)
 def _grad_input_kernel(planes, w, gx, in_size, out_size, kernel, stride, padding, dilation, groups,
-                       chunks):
+                       chunks, taps_per_block):
     """gx (N, C_in, S_in) = sum over taps of W_tap @ (the tap's shifted phase plane of grad_output).
 
-    Work items are (sample, group, block of input channels), as in the forward pass.
+    Taps are stacked ``taps_per_block`` at a time into one GEMM with ``taps_per_block * C_out/g`` inner
+    dimension, so a layer with few output channels still makes BLAS-sized products. Work items are
+    (sample, group, block of input channels), as in the forward pass.
     """
     n_batch, c_in, size = gx.shape
     c_in_g = c_in // groups
     c_out_g, n_taps = w.shape[1], w.shape[2]
-    wg = _weight_per_tap(w, groups, False)  # (g, T, C_in/g, C_out/g)
+    blocks = -(-n_taps // taps_per_block)
+    wb = _stacked_weights(w, groups, taps_per_block)  # (g, blocks, C_in/g, taps_per_block * C_out/g)
     gx4 = gx.reshape((n_batch, groups, c_in_g, size))
     for item in prange(n_batch * groups * chunks):
         n, g, r0, r1 = _work_item(item, groups, chunks, c_in_g)
         if r0 >= r1:
             continue
-        cols = np.empty((c_out_g, size), gx.dtype)  # one tap's view of grad_output
+        cols = np.empty((taps_per_block * c_out_g, size), gx.dtype)
         part = np.empty((r1 - r0, size), gx.dtype)
         acc = gx4[n, g, r0:r1]
-        acc[:] = 0
-        for t in range(n_taps):
-            sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
-            if _empty(sd) or _empty(sh) or _empty(sw):
-                continue
-            phase = _phase_index(sd, sh, sw, stride)
-            _gather_tap(planes[n, g * c_out_g:(g + 1) * c_out_g, phase], sd, sh, sw, in_size, cols)
-            np.dot(wg[g, t, r0:r1], cols, part)
-            acc += part
+        for b in range(blocks):
+            _gather_block(planes, n, g, b, taps_per_block, n_taps, c_out_g, in_size, out_size, kernel, stride,
+                          padding, dilation, cols)
+            if b == 0:
+                np.dot(wb[g, b, r0:r1], cols, acc)
+            else:
+                np.dot(wb[g, b, r0:r1], cols, part)
+                acc += part
 
 
 @njit(parallel=True, cache=True)
-def _grad_weight_kernel(planes, x, gw, in_size, out_size, kernel, stride, padding, dilation, groups):
-    """gw[:, :, tap] = sum over samples of X @ G_tap^T; work items are (group, tap)."""
+def _grad_weight_kernel(planes, x, gw, in_size, out_size, kernel, stride, padding, dilation, groups,
+                        taps_per_block):
+    """gw[:, :, taps] = sum over samples of X @ G_taps^T, a block of stacked taps per GEMM; items are
+    (group, block of taps)."""
     n_batch, c_in, size = x.shape
     c_in_g = c_in // groups
     c_out_g, n_taps = gw.shape[1], gw.shape[2]
+    blocks = -(-n_taps // taps_per_block)
     x4 = x.reshape((n_batch, groups, c_in_g, size))
-    for item in prange(groups * n_taps):
-        g, t = item // n_taps, item % n_taps
-        acc = np.zeros((c_in_g, c_out_g), x.dtype)
-        sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
-        if not (_empty(sd) or _empty(sh) or _empty(sw)):
-            phase = _phase_index(sd, sh, sw, stride)
-            cols = np.empty((c_out_g, size), x.dtype)
-            part = np.empty((c_in_g, c_out_g), x.dtype)
-            for n in range(n_batch):
-                _gather_tap(planes[n, g * c_out_g:(g + 1) * c_out_g, phase], sd, sh, sw, in_size, cols)
-                np.dot(x4[n, g], cols.T, part)
-                acc += part
-        for ci in range(c_in_g):
-            for co in range(c_out_g):
-                gw[g * c_in_g + ci, co, t] = acc[ci, co]
+    for item in prange(groups * blocks):
+        g, b = item // blocks, item % blocks
+        width = taps_per_block * c_out_g
+        acc = np.zeros((c_in_g, width), x.dtype)
+        cols = np.empty((width, size), x.dtype)
+        part = np.empty((c_in_g, width), x.dtype)
+        for n in range(n_batch):
+            _gather_block(planes, n, g, b, taps_per_block, n_taps, c_out_g, in_size, out_size, kernel, stride,
+                          padding, dilation, cols)
+            np.dot(x4[n, g], cols.T, part)
+            acc += part
+        for j in range(taps_per_block):
+            t = b * taps_per_block + j
+            if t >= n_taps:
+                break
+            for ci in range(c_in_g):
+                for co in range(c_out_g):
+                    gw[g * c_in_g + ci, co, t] = acc[ci, j * c_out_g + co]
 
 
 def _flat(a: np.ndarray, lead: int) -> np.ndarray:
@@ -265,6 +305,17 @@ def _flat(a: np.ndarray, lead: int) -> np.ndarray:
 def _chunks(work: int, rows: int) -> int:
     """Split rows into enough blocks that `work` x blocks items keep every thread busy."""
     return max(1, min(rows, -(-2 * numba.get_num_threads() // max(work, 1))))
+
+
+COLUMN_BUDGET = 1 << 18  # elements of one stacked-tap column block: ~1 MB in float32, kept in L2
+
+
+def _taps_per_block(n_taps: int, c_out_g: int, size: int, parallel_items: int) -> int:
+    """How many taps to stack into one GEMM: as many as fit the column budget, but leaving at least two
+    work items per thread when the items are tap blocks (``parallel_items`` = items per tap block)."""
+    fit = max(1, COLUMN_BUDGET // max(1, c_out_g * size))
+    wanted_blocks = -(-2 * numba.get_num_threads() // max(1, parallel_items))
+    return max(1, min(n_taps, fit, -(-n_taps // wanted_blocks)))
 
 
 def forward(x5: np.ndarray, w5: np.ndarray, bias, geom: Geometry) -> np.ndarray:
@@ -290,13 +341,16 @@ def backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, ma
         return gx, gw, gb
     args = (geom.in_size, geom.out_size, geom.kernel, geom.stride, geom.padding, geom.dilation,
             geom.groups)
+    n_taps, c_out_g, size = int(np.prod(geom.kernel)), geom.c_out // geom.groups, int(np.prod(geom.in_size))
     if need_input or need_weight:
         planes = _phase_planes(go5, geom.stride)
         if need_input:
             chunks = _chunks(geom.batch * geom.groups, geom.c_in // geom.groups)
-            _grad_input_kernel(planes, _flat(w5, 2), _flat(gx, 2), *args, chunks)
+            per_block = _taps_per_block(n_taps, c_out_g, size, 1 << 30)  # items are samples: no tap limit
+            _grad_input_kernel(planes, _flat(w5, 2), _flat(gx, 2), *args, chunks, per_block)
         if need_weight:
-            _grad_weight_kernel(planes, _flat(x5, 2), _flat(gw, 2), *args)
+            per_block = _taps_per_block(n_taps, c_out_g, size, geom.groups)
+            _grad_weight_kernel(planes, _flat(x5, 2), _flat(gw, 2), *args, per_block)
     if need_bias:
         _bias_grad(go5, gb)
     return gx, gw, gb
