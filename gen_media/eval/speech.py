@@ -33,10 +33,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from gen_media.files import atomic_write
 
+from .fit import fit_classifier
 from .metrics import frechet_distance_from_stats, gaussian_stats, inception_score
 
 __all__ = [
@@ -401,39 +401,14 @@ def train_classifier(
         raise ValueError(f"batch_size: expected an int >= 2 (batch norm), got {batch_size!r}")
     device = torch.device(device)
 
-    cuda_devices = []
-    if device.type == "cuda":
-        cuda_devices = [torch.cuda.current_device() if device.index is None else device.index]
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
+    def build() -> DigitClassifier:
         model = DigitClassifier(n_mels, n_frames, n_classes, **model_kwargs)
         model.set_normalization(train_mels)
-        model.to(device)
-        x_all, y_all = train_mels.to(device), train_labels.to(device)
-        gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
-        model.train()
-        bar = tqdm(range(steps), desc="digit classifier", disable=(not progress) if progress is not None else None,
-                   leave=False)
-        ema = math.nan
-        for _ in bar:
-            idx = torch.randint(0, n, (min(batch_size, n),), generator=gen)
-            idx = idx.to(device)
-            x, y = x_all[idx], y_all[idx]
-            if len(idx) < 2:  # batch norm needs two clips
-                x, y = x.repeat(2, 1, 1), y.repeat(2)
-            if augmentation:
-                x = augment(x, gen)
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            ema = loss.item() if math.isnan(ema) else 0.95 * ema + 0.05 * loss.item()
-            bar.set_postfix(loss=f"{ema:.3f}", refresh=False)
-        bar.close()
-    model.eval()
+        return model
+
+    model, ema = fit_classifier(build, train_mels, train_labels, steps=steps, batch_size=batch_size, lr=lr,
+                                weight_decay=weight_decay, seed=seed, augment=augment if augmentation else None,
+                                progress=progress, device=device, desc="digit classifier")
 
     val_accuracy = math.nan
     if val_mels is not None and len(val_mels):

@@ -44,10 +44,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from gen_media.files import atomic_write
 
+from .fit import fit_classifier
 from .metrics import frechet_distance_from_stats, gaussian_stats, inception_score
 
 __all__ = [
@@ -490,36 +490,10 @@ def train_frame_classifier(
         raise ValueError(f"batch_size: expected an int >= 2 (batch norm), got {batch_size!r}")
     device = torch.device(device)
 
-    cuda_devices = []
-    if device.type == "cuda":
-        cuda_devices = [torch.cuda.current_device() if device.index is None else device.index]
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
-        model = FrameDigitClassifier(height=height, width=width, n_classes=n_classes, **model_kwargs).to(device)
-        x_all, y_all = train_frames.to(device), train_labels.to(device)
-        gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
-        model.train()
-        bar = tqdm(range(steps), desc="frame classifier",
-                   disable=(not progress) if progress is not None else None, leave=False)
-        ema = math.nan
-        for _ in bar:
-            idx = torch.randint(0, n, (min(batch_size, n),), generator=gen).to(device)
-            x, y = x_all[idx], y_all[idx]  # (B, 1, H, W), (B,)
-            if len(idx) < 2:  # batch norm needs two frames
-                x, y = x.repeat(2, 1, 1, 1), y.repeat(2)
-            if augmentation:
-                x = augment_frames(x, gen)
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            ema = loss.item() if math.isnan(ema) else 0.95 * ema + 0.05 * loss.item()
-            bar.set_postfix(loss=f"{ema:.3f}", refresh=False)
-        bar.close()
-    model.eval()
+    model, ema = fit_classifier(
+        lambda: FrameDigitClassifier(height=height, width=width, n_classes=n_classes, **model_kwargs),
+        train_frames, train_labels, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+        augment=augment_frames if augmentation else None, progress=progress, device=device, desc="frame classifier")
 
     val_accuracy = math.nan
     if val_frames is not None and len(val_frames):
