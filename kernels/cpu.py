@@ -65,22 +65,16 @@ def _empty(span):
 
 
 @njit(parallel=True, cache=True)
-def _weight_per_tap(w, groups, transpose):
-    """(C_in, C_out/g, T) -> (g, T, C_out/g, C_in/g) (transpose) or (g, T, C_in/g, C_out/g)."""
+def _weight_per_tap(w, groups):
+    """(C_in, C_out/g, T) -> (g, T, C_out/g, C_in/g): each tap's W^T, contiguous for BLAS."""
     c_in, c_out_g, taps = w.shape
     c_in_g = c_in // groups
-    if transpose:
-        out = np.empty((groups, taps, c_out_g, c_in_g), w.dtype)
-    else:
-        out = np.empty((groups, taps, c_in_g, c_out_g), w.dtype)
+    out = np.empty((groups, taps, c_out_g, c_in_g), w.dtype)
     for t in prange(taps):
         for ci in range(c_in):
             g, cg = ci // c_in_g, ci % c_in_g
             for co in range(c_out_g):
-                if transpose:
-                    out[g, t, co, cg] = w[ci, co, t]
-                else:
-                    out[g, t, cg, co] = w[ci, co, t]
+                out[g, t, co, cg] = w[ci, co, t]
     return out
 
 
@@ -111,7 +105,7 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
     c_out_g, n_taps = w.shape[1], w.shape[2]
     h_in, w_in = in_size[1], in_size[2]
     x4 = x.reshape((n_batch, groups, c_in_g, size))
-    wt = _weight_per_tap(w, groups, True)  # (g, T, C_out/g, C_in/g)
+    wt = _weight_per_tap(w, groups)  # (g, T, C_out/g, C_in/g)
     planes = np.zeros((n_batch, out.shape[1], stride[0] * stride[1] * stride[2],
                        -(-out_size[0] // stride[0]), -(-out_size[1] // stride[1]),
                        -(-out_size[2] // stride[2])), x.dtype)
