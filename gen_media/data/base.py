@@ -5,6 +5,7 @@ Conventions: a waveform is a 1-D float32 array ``(samples,)`` in [-1, 1]; a data
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections import Counter
@@ -161,3 +162,20 @@ class SkipCounter(Counter):
 
     def as_dict(self) -> dict[str, int]:
         return {k: int(v) for k, v in sorted(self.items()) if v}
+
+
+def read_keyed_cache(path: Path, key: str, what: str) -> dict[str, np.ndarray] | None:
+    """The arrays of an ``.npz`` cache whose ``key`` entry equals ``key``; None (rebuild it) when the file is
+    missing, holds another key, or is unreadable (truncated or foreign). ``what`` names the dataset in warnings."""
+    log = logging.getLogger(__name__)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if str(f["key"]) != key:
+                log.warning("%s cache %s has another key; rebuilding", what, path)
+                return None
+            return {name: f[name] for name in f.files}
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a truncated or foreign file: rebuild it
+        log.warning("%s cache %s is unreadable (%s); rebuilding", what, path, exc)
+        return None

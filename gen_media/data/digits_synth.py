@@ -52,6 +52,7 @@ from .base import (
     clip_length,
     data_home,
     fit_length,
+    read_keyed_cache,
     resample,
     trim_silence,
 )
@@ -312,20 +313,6 @@ def cache_path(root: str | os.PathLike | None = None, *, sample_rate: int = 1600
     return directory / f"digits-synth-{sample_rate}hz-{key[:20]}.npz"
 
 
-def _read_cache(path: Path, key: str) -> dict[str, np.ndarray] | None:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if str(f["key"]) != key:
-                logger.warning("digits-synth cache %s has another key; rebuilding", path)
-                return None
-            return {name: f[name] for name in f.files}
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # a truncated or foreign file: rebuild it
-        logger.warning("digits-synth cache %s is unreadable (%s); rebuilding", path, exc)
-        return None
-
-
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` atomically (temporary file in the same directory, then rename)."""
     atomic_write(path, lambda f: np.savez(f, **arrays), durable=True)
@@ -383,7 +370,7 @@ def load_digits_synth(
     key, meta = _cache_key(cfg, sample_rate, clip_seconds, seed)
     path = cache_path(root, sample_rate=sample_rate, clip_seconds=clip_seconds, seed=seed, config=cfg)
 
-    arrays = _read_cache(path, key) if cache else None
+    arrays = read_keyed_cache(path, key, "digits-synth") if cache else None
     if arrays is not None:
         logger.info("digits-synth: read %d clips from %s", len(arrays["labels"]), path)
     else:

@@ -41,7 +41,7 @@ import numpy as np
 
 from gen_media.files import atomic_write
 
-from .base import DIGIT_NAMES, data_home
+from .base import DIGIT_NAMES, data_home, read_keyed_cache
 from .video_base import VideoDataset, resize_frames
 
 __all__ = [
@@ -293,20 +293,6 @@ def moving_digits_cache_path(root: str | os.PathLike | None = None, *, frames: i
     return _cache_file(directory, params)[0]
 
 
-def _read_cache(path: Path, key: str) -> dict[str, np.ndarray] | None:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if str(f["key"]) != key:
-                logger.warning("moving-digits cache %s has another key; rebuilding", path)
-                return None
-            return {name: f[name] for name in f.files}
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # a truncated or foreign file: rebuild it
-        logger.warning("moving-digits cache %s is unreadable (%s); rebuilding", path, exc)
-        return None
-
-
 def _build(params: dict, digits: DigitImages) -> dict[str, np.ndarray]:
     """Render the clips for ``params`` -> the arrays the cache holds."""
     d, size, frames = params["digit_size"], params["size"], params["frames"]
@@ -372,7 +358,7 @@ def load_moving_digits(
     directory = Path(root).expanduser() if root is not None else data_home() / "moving-digits"
     path, key, meta = _cache_file(directory, params)
 
-    arrays = _read_cache(path, key) if cache else None
+    arrays = read_keyed_cache(path, key, "moving-digits") if cache else None
     if arrays is not None:
         logger.info("moving-digits: read %d %s clips from %s", len(arrays["clips"]), split, path)
     else:
