@@ -251,20 +251,16 @@ def _fit_frames(mels: torch.Tensor, frames: int) -> torch.Tensor:
 
 def _digit_classifier(gen: Generator, run_dir: Path, train, test, progress: bool):
     """The run's digit classifier, trained on real training clips (cached in the run directory)."""
+    from gen_media.eval.fit import cached_classifier
     from gen_media.eval.speech import load_classifier, save_classifier, train_classifier
 
     cfg = gen.cfg
     meta = {"dataset": cfg.data.name, "root": cfg.data.root, "mel_config": gen.mel.to_dict(),
             "steps": cfg.eval.classifier_steps, "seed": cfg.seed, "n_train": len(train[0])}
-    path = run_dir / "eval_classifier.pt"
-    if path.is_file():
-        model = load_classifier(path)
-        if all(model.meta.get(k) == v for k, v in meta.items()):
-            return model, model.meta.get("val_accuracy")
-    model, val_acc = train_classifier(train[0], train[1], test[0], test[1], steps=cfg.eval.classifier_steps,
-                                      seed=cfg.seed, n_classes=gen.n_classes, progress=progress)
-    save_classifier(path, model, val_accuracy=val_acc, **meta)
-    return model, val_acc
+    return cached_classifier(
+        run_dir / "eval_classifier.pt", meta, load_classifier, save_classifier,
+        lambda: train_classifier(train[0], train[1], test[0], test[1], steps=cfg.eval.classifier_steps,
+                                 seed=cfg.seed, n_classes=gen.n_classes, progress=progress))
 
 
 def evaluate_run(path: str | Path, n_per_class: int | None = None, progress: bool = True) -> dict:

@@ -52,3 +52,16 @@ def fit_classifier(build: Callable[[], nn.Module], x_all: torch.Tensor, y_all: t
         bar.close()
     model.eval()
     return model, ema
+
+
+def cached_classifier(path, meta: dict, load: Callable, save: Callable,
+                      train: Callable[[], tuple[nn.Module, float]]) -> tuple[nn.Module, float]:
+    """The classifier saved at ``path`` when its ``meta`` matches (same data, settings and seed), else
+    ``train()``'s, saved there with ``meta`` and its held-out accuracy. Returns ``(model, val_accuracy)``."""
+    if path.is_file():
+        model = load(path)
+        if all(model.meta.get(k) == v for k, v in meta.items()):
+            return model, model.meta.get("val_accuracy")
+    model, val_acc = train()
+    save(path, model, val_accuracy=val_acc, **meta)
+    return model, val_acc

@@ -227,22 +227,21 @@ def _frames_of(clips: ClipData, per_clip: int, seed: int) -> tuple[torch.Tensor,
 
 def _frame_classifier(gen: VideoGenerator, run_dir: Path, train: ClipData, test: ClipData, progress: bool):
     """The run's per-frame digit classifier, trained on frames of real training clips (cached in the run)."""
+    from gen_media.eval.fit import cached_classifier
     from gen_media.eval.video import load_frame_classifier, save_frame_classifier, train_frame_classifier
 
     cfg = gen.cfg
     meta = {"dataset": cfg.data.name, "root": cfg.data.root, "frames": cfg.data.frames, "size": cfg.data.size,
             "steps": cfg.eval.classifier_steps, "seed": cfg.seed, "n_train": len(train.clips)}
-    path = run_dir / "eval_classifier.pt"
-    if path.is_file():
-        model = load_frame_classifier(path)
-        if all(model.meta.get(k) == v for k, v in meta.items()):
-            return model, model.meta.get("val_accuracy")
-    x, y = _frames_of(train, 2, cfg.seed)
-    vx, vy = _frames_of(test, 1, cfg.seed + 1)
-    model, val_acc = train_frame_classifier(x, y, vx, vy, steps=cfg.eval.classifier_steps, seed=cfg.seed,
-                                            n_classes=gen.n_classes, progress=progress)
-    save_frame_classifier(path, model, val_accuracy=val_acc, **meta)
-    return model, val_acc
+
+    def train_it():
+        x, y = _frames_of(train, 2, cfg.seed)
+        vx, vy = _frames_of(test, 1, cfg.seed + 1)
+        return train_frame_classifier(x, y, vx, vy, steps=cfg.eval.classifier_steps, seed=cfg.seed,
+                                      n_classes=gen.n_classes, progress=progress)
+
+    return cached_classifier(run_dir / "eval_classifier.pt", meta, load_frame_classifier, save_frame_classifier,
+                             train_it)
 
 
 def evaluate_run(path: str | Path, n_per_class: int | None = None, progress: bool = True) -> dict:
