@@ -1,10 +1,13 @@
-"""CUDA target: direct (untiled) Numba kernels for the transposed convolution and its gradients.
+"""CUDA target: the transposed convolution and its gradients, tiled (default) or direct.
+
+The tiled kernels live in ``kernels.cuda_tiled``; this module holds the direct ones, the
+device-array plumbing and the dispatch (``forward``/``backward``, ``algorithm=``).
 
 Every problem arrives in 3-D form (see ``_args.Geometry``): ``x`` is ``(N, C_in, D, H, W)``,
 ``w`` is ``(C_in, C_out/groups, kD, kH, kW)``, the output is ``(N, C_out, Do, Ho, Wo)``, and
 along each axis input position ``i`` meets output position ``o = i*stride - padding + k*dilation``
-through tap ``k``. Each kernel gives one thread one result element and gathers into it, so no
-two threads write the same place and no atomics are needed:
+through tap ``k``. Each direct kernel gives one thread one result element and gathers into it,
+so no two threads write the same place and no atomics are needed:
 
 - forward: one thread per output element, over the taps whose source position is an integer;
 - grad_input: one thread per input element (a strided correlation of grad_output with w);
@@ -20,9 +23,12 @@ first. Without a GPU, ``NUMBA_ENABLE_CUDASIM=1`` runs the same kernels in Numba'
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from numba import cuda
 
+from . import cuda_tiled
 from ._args import Geometry
 
 _THREADS_PER_BLOCK = 128  # a multiple of the 32-thread warp; 1-D blocks over flat indices
@@ -249,27 +255,67 @@ def to_host(a) -> np.ndarray:
     return a.copy_to_host()
 
 
-def forward(x5, w5, bias, geom: Geometry):
-    """Transposed convolution of 5-D device arrays; returns ``geom.output_shape5`` on the device."""
+ALGORITHMS = ("tiled", "direct")
+_algorithm = "tiled"
+
+
+@contextlib.contextmanager
+def use_algorithm(algorithm: str):
+    """Run the public CUDA calls inside the ``with`` block on ``algorithm`` (benchmarks compare them)."""
+    global _algorithm
+    algorithm = _check_algorithm(algorithm)
+    old, _algorithm = _algorithm, algorithm
+    try:
+        yield
+    finally:
+        _algorithm = old
+
+
+def _check_algorithm(algorithm: str | None) -> str:
+    if algorithm is None:
+        return _algorithm
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm: expected one of {ALGORITHMS}, got {algorithm!r}")
+    return algorithm
+
+
+def forward(x5, w5, bias, geom: Geometry, algorithm: str | None = None):
+    """Transposed convolution of 5-D device arrays; returns ``geom.output_shape5`` on the device.
+
+    ``algorithm``: ``"tiled"`` (shared-memory tiles, ``kernels.cuda_tiled``) or ``"direct"``
+    (one thread per output, the kernels of this module; kept as the simple cross-check);
+    None: the one :func:`use_algorithm` selects (tiled unless changed).
+    """
+    algorithm = _check_algorithm(algorithm)
     out = cuda.device_array(geom.output_shape5, dtype=geom.dtype)
-    _launch(_forward_kernel, out.size, x5, w5, bias, out, geom.stride, geom.padding, geom.dilation,
-            geom.dtype.type(0))
+    if algorithm == "tiled":
+        cuda_tiled.forward(x5, w5, bias, out, geom)
+    else:
+        _launch(_forward_kernel, out.size, x5, w5, bias, out, geom.stride, geom.padding, geom.dilation,
+                geom.dtype.type(0))
     return out
 
 
-def backward(go5, x5, w5, geom: Geometry, mask):
+def backward(go5, x5, w5, geom: Geometry, mask, algorithm: str | None = None):
     """``(grad_input5, grad_weight5, grad_bias)`` on the device; None where ``mask`` says so."""
+    algorithm = _check_algorithm(algorithm)
     need_input, need_weight, need_bias = mask
     zero = geom.dtype.type(0)
     args = (geom.stride, geom.padding, geom.dilation, zero)
     gx = gw = gb = None
     if need_input:
         gx = cuda.device_array(geom.input_shape5, dtype=geom.dtype)
-        _launch(_grad_input_kernel, gx.size, go5, w5, gx, *args)
+        if algorithm == "tiled":
+            cuda_tiled.grad_input(go5, w5, gx, geom)
+        else:
+            _launch(_grad_input_kernel, gx.size, go5, w5, gx, *args)
     if need_weight:
-        # Launched even for an empty batch: each thread then writes its zero sum.
+        # Written even for an empty batch: each result is then its zero sum.
         gw = cuda.device_array(geom.weight_shape5, dtype=geom.dtype)
-        _launch(_grad_weight_kernel, gw.size, go5, x5, gw, *args)
+        if algorithm == "tiled":
+            cuda_tiled.grad_weight(go5, x5, gw, geom)
+        else:
+            _launch(_grad_weight_kernel, gw.size, go5, x5, gw, *args)
     if need_bias:
         gb = cuda.device_array((geom.c_out,), dtype=geom.dtype)
         _launch(_grad_bias_kernel, gb.size, go5, gb, zero)

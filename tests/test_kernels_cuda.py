@@ -4,6 +4,7 @@ Without a GPU these run in Numba's CUDA simulator (about one simulated thread pe
 so every shape is tiny: at most a couple of hundred result elements per launch.
 """
 
+import math
 import os
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")  # before numba is imported (conftest does too)
@@ -239,3 +240,44 @@ def test_gpu_check_script_quick(tmp_path, capsys):
     assert "| shape" in report and "FAIL" not in report
     assert report.count(" ok ") >= 4  # forward and backward rows, float32 and float64
     assert "all parity checks passed" in capsys.readouterr().out
+
+
+# (nd, batch, c_in, c_out, groups, size, kernel, conv kwargs): several tiles per axis of the result,
+# and grad_weight reductions long enough to be split over blocks (atomic partial sums).
+TILED_CASES = [
+    (1, 3, 5, 6, 1, 7, 4, dict(stride=2, padding=1)),
+    (1, 2, 6, 4, 2, 5, 3, dict(stride=3, padding=1, output_padding=2)),
+    (3, 2, 3, 5, 1, (2, 3, 2), (2, 2, 3), dict(stride=(1, 2, 2), padding=(0, 1, 1))),
+]
+
+
+@pytest.mark.parametrize("case", TILED_CASES, ids=lambda c: f"{c[0]}d-{c[7]}")
+def test_tiled_equals_direct(case):
+    """The tiled kernels (the default) and the direct ones give the same results."""
+    from kernels import cuda as kcuda
+    from kernels import cuda_tiled
+
+    nd, batch, c_in, c_out, groups, size, kernel, kw = case
+    x, w, b = make_case(nd, batch, c_in, c_out, groups, size, kernel, True, np.float64)
+    geom = kernels.geometry(nd, x.shape, w.shape, groups=groups, **kw)
+    assert cuda_tiled.grad_weight_splits(geom) > 1  # the atomic path runs
+    assert math.prod(geom.out_size) > cuda_tiled.TILE_COLS and c_out > cuda_tiled.TILE_ROWS // 2
+    forward, backward = OURS[nd]
+    results = {}
+    for algorithm in kcuda.ALGORITHMS:
+        with kcuda.use_algorithm(algorithm):
+            out = forward(x, w, b, groups=groups, **kw, target="cuda")
+            go = np.random.default_rng(5).standard_normal(out.shape)
+            results[algorithm] = (out, *backward(go, x, w, groups=groups, **kw, target="cuda"))
+    for tiled, direct in zip(results["tiled"], results["direct"], strict=True):
+        np.testing.assert_allclose(tiled, direct, rtol=1e-12, atol=1e-12)
+    ref = REFERENCE[nd][0](x, w, b, groups=groups, **kw)
+    np.testing.assert_allclose(results["tiled"][0], ref, **TOL[np.float64])
+
+
+def test_unknown_algorithm_is_refused():
+    from kernels import cuda as kcuda
+
+    with pytest.raises(ValueError, match=r"algorithm: expected one of \('tiled', 'direct'\), got 'fast'"):
+        with kcuda.use_algorithm("fast"):
+            pass

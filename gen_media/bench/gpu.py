@@ -7,7 +7,8 @@ benchmark shapes, float64 on small ones) and times both passes against torch/cuD
 (``cudnn.benchmark=True``, TF32 off so both sides do float32 arithmetic). Each timing is the
 median of many runs measured with CUDA events after warm-up; the first call (which JIT-compiles
 our kernels when a new argument type appears) is reported separately. "ours" is the public
-``kernels`` call on device arrays, so it includes argument checks, output allocation and launch.
+``kernels`` call on device arrays, so it includes argument checks, output allocation and launch;
+it runs the tiled kernels, and "direct" the same call on the one-thread-per-result kernels.
 
 With ``--quick``, or with no GPU (then Numba's CUDA simulator runs the kernels on the CPU), it
 uses tiny shapes and a few repetitions and compares with torch on the CPU; simulator timings
@@ -33,6 +34,7 @@ import numpy as np  # noqa: E402
 from numba import config, cuda  # noqa: E402
 
 import kernels  # noqa: E402
+import kernels.cuda  # noqa: E402  (imported on first use otherwise; the timings switch its algorithm)
 
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}  # max |ours - torch| / max(1, max |torch|)
 
@@ -106,7 +108,8 @@ class Row:
     pass_: str  # "forward" or "backward"
     dtype: torch.dtype
     error: float  # worst relative error against torch over the pass's results
-    ours_ms: float | None = None
+    ours_ms: float | None = None  # the tiled kernels (the default)
+    direct_ms: float | None = None  # the direct kernels, one thread per result
     torch_ms: float | None = None
     first_ms: float | None = None
     flops: int = 0
@@ -249,6 +252,9 @@ def check_case(dev: Device, case: Case, dtype: torch.dtype, reps: int, warm: int
         dev.sync()
         row.ours_ms = dev.time_ms(ours, reps)
         row.torch_ms = dev.time_ms(theirs, reps)
+        with kernels.cuda.use_algorithm("direct"):
+            ours()  # warm-up: compiles the direct kernels
+            row.direct_ms = dev.time_ms(ours, reps)
     return [fwd, bwd]
 
 
@@ -258,16 +264,16 @@ def _fmt(v: float | None, spec: str = ".3f") -> str:
 
 def table(rows: list[Row], header: str, theirs: str) -> str:
     lines = [header, "",
-             f"| shape | dtype | pass | parity (rel. err) | ours ms | {theirs} ms | ratio | ours GFLOP/s "
-             "| first call ms |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             f"| shape | dtype | pass | parity (rel. err) | ours ms | direct ms | {theirs} ms | ratio "
+             "| ours GFLOP/s | first call ms |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         ratio = r.ours_ms / r.torch_ms if r.ours_ms and r.torch_ms else None
         rate = r.flops / (r.ours_ms * 1e6) if r.ours_ms else None
         parity = f"{'ok' if r.ok else 'FAIL'} {r.error:.1e}"
         dtype = str(r.dtype).removeprefix("torch.")
         lines.append(f"| {r.case.describe()} | {dtype} | {r.pass_} | {parity} | {_fmt(r.ours_ms)} "
-                     f"| {_fmt(r.torch_ms)} | {_fmt(ratio, '.2f')} | {_fmt(rate, '.1f')} "
+                     f"| {_fmt(r.direct_ms)} | {_fmt(r.torch_ms)} | {_fmt(ratio, '.2f')} | {_fmt(rate, '.1f')} "
                      f"| {_fmt(r.first_ms, '.1f')} |")
     return "\n".join(lines) + "\n"
 
