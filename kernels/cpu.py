@@ -3,16 +3,19 @@
 Why this shape. Output position ``o`` receives input ``i`` through tap ``k`` when
 ``o = i*stride - padding + k*dilation``. For a fixed tap, every ``o`` it reaches has the same
 phase ``r = o mod stride`` and ``o // stride = i + shift``: one tap maps the whole input,
-shifted, onto one phase of the output. So, per tap:
+shifted, onto one phase of the output. So:
 
-1. ``Y = W_tap^T @ X``: one dense GEMM over the input channels, ``(C_out/g, C_in/g) @
-   (C_in/g, N*spatial)``, on BLAS (``np.dot`` inside ``njit``);
-2. add ``Y`` into the output's phase plane ``r`` at offset ``shift``: unit-stride rows, no
-   stride-s scatter, and no multiply ever touches an inserted zero.
+1. ``Y = W^T @ X``: one dense GEMM over the input channels for all taps at once,
+   ``(C_out/g * T, C_in/g) @ (C_in/g, samples * spatial)``, on BLAS (``np.dot`` inside ``njit``);
+   the weight as stored is that operand already, and samples side by side widen small layers;
+2. add each tap's rows of ``Y`` into the output's phase plane ``r`` at offset ``shift``:
+   unit-stride rows, no stride-s scatter, and no multiply ever touches an inserted zero.
 
 A last pass interleaves the phase planes into the output and adds the bias. The backward
 pass runs the same plan the other way: gather each tap's shifted phase plane of
-``grad_output`` (``G``), then ``grad_input += W_tap @ G`` and ``grad_weight_tap = X @ G^T``.
+``grad_output`` into the rows of ``G`` (row ``co*T + t``, like the weight's columns), then
+``grad_input = W @ G`` (the weight as stored) and ``grad_weight = X @ G^T`` (which comes out in
+the weight's own layout): no weight is ever transposed in memory.
 
 Arrays arrive checked (``_args``) and C-contiguous in 5-D form; 1-D problems have depth =
 height = 1.
@@ -64,126 +67,180 @@ def _empty(span):
     return span[2] >= span[3]
 
 
-@njit(parallel=True, cache=True)
-def _weight_per_tap(w, groups):
-    """(C_in, C_out/g, T) -> (g, T, C_out/g, C_in/g): each tap's W^T, contiguous for BLAS."""
-    c_in, c_out_g, taps = w.shape
-    c_in_g = c_in // groups
-    out = np.empty((groups, taps, c_out_g, c_in_g), w.dtype)
-    for t in prange(taps):
-        for ci in range(c_in):
-            g, cg = ci // c_in_g, ci % c_in_g
-            for co in range(c_out_g):
-                out[g, t, co, cg] = w[ci, co, t]
-    return out
-
-
 @njit(cache=True)
 def _phase_index(sd, sh, sw, stride):
     return (sd[0] * stride[1] + sh[0]) * stride[2] + sw[0]
 
 
 @njit(cache=True)
-def _work_item(item, groups, chunks, rows):
-    """Split a flat work index into (n, g, first row, end row) for chunks of `rows` rows."""
-    n = item // (groups * chunks)
-    g = (item // chunks) % groups
-    r0 = (item % chunks) * (-(-rows // chunks))
-    return n, g, r0, min(rows, r0 + (-(-rows // chunks)))
+def _sample_block(x4, n0, n1, g):
+    """(C_in/g, samples * S): the input of samples n0..n1-1 in group g as one GEMM operand."""
+    if n1 - n0 == 1:
+        return x4[n0, g]  # already contiguous: no copy
+    size = x4.shape[3]
+    xb = np.empty((x4.shape[2], (n1 - n0) * size), x4.dtype)
+    for n in range(n0, n1):
+        xb[:, (n - n0) * size:(n - n0 + 1) * size] = x4[n, g]
+    return xb
+
+
+@njit(cache=True)
+def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kernel, stride, padding,
+                  dilation):
+    """Add each tap's rows of y (row ``(co - c0)*T + t``, columns ``(n - n0)*S + i``) into its phase
+    plane at its shift: unit-stride runs along the width, no stride-s scatter."""
+    n_taps = kernel[0] * kernel[1] * kernel[2]
+    size = in_size[0] * in_size[1] * in_size[2]
+    h_in, w_in = in_size[1], in_size[2]
+    for t in range(n_taps):
+        sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
+        if _empty(sd) or _empty(sh) or _empty(sw):
+            continue
+        phase = _phase_index(sd, sh, sw, stride)
+        for co in range(c0, c1):
+            row = y[(co - c0) * n_taps + t]
+            for n in range(n0, n1):
+                plane = planes[n, g * c_out_g + co, phase]
+                base = (n - n0) * size
+                for i_d in range(sd[2], sd[3]):
+                    for i_h in range(sh[2], sh[3]):
+                        src = base + (i_d * h_in + i_h) * w_in
+                        dst = plane[i_d + sd[1], i_h + sh[1]]
+                        for i_w in range(sw[2], sw[3]):
+                            dst[i_w + sw[1]] += row[src + i_w]
 
 
 @njit(parallel=True, cache=True)
 def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding, dilation, groups,
-                    chunks):
+                    co_block, n_block):
     """x (N, C_in, S_in), w (C_in, C_out/g, T); out (N, C_out, D, H, W) is overwritten.
 
-    Work items are (sample, group, block of output channels): each owns its rows of the phase
-    planes, so the items need no synchronisation, and BLAS runs single-threaded inside them.
+    Work items are (group, block of output channels, block of samples). Each makes one GEMM for all
+    taps of its channels, ``Y = W_block^T @ X_block``: the weight as stored, ``(C_in/g, C_out/g * T)``
+    per group, is already that operand (transposed by BLAS, not copied), and a block of samples
+    side by side gives small-spatial layers wide products. The items own disjoint rows of the phase
+    planes, so they need no synchronisation; BLAS runs single-threaded inside them.
     """
     n_batch, c_in, size = x.shape
     c_in_g = c_in // groups
     c_out_g, n_taps = w.shape[1], w.shape[2]
-    h_in, w_in = in_size[1], in_size[2]
     x4 = x.reshape((n_batch, groups, c_in_g, size))
-    wt = _weight_per_tap(w, groups)  # (g, T, C_out/g, C_in/g)
+    w3 = w.reshape((groups, c_in_g, c_out_g * n_taps))  # column co*T + t: tap t into output channel co
     planes = np.zeros((n_batch, out.shape[1], stride[0] * stride[1] * stride[2],
                        -(-out_size[0] // stride[0]), -(-out_size[1] // stride[1]),
                        -(-out_size[2] // stride[2])), x.dtype)
-    for item in prange(n_batch * groups * chunks):
-        n, g, r0, r1 = _work_item(item, groups, chunks, c_out_g)
-        if r0 >= r1:
-            continue
-        y = np.empty((r1 - r0, size), x.dtype)
-        for t in range(n_taps):
-            sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
-            if _empty(sd) or _empty(sh) or _empty(sw):
-                continue
-            np.dot(wt[g, t, r0:r1], x4[n, g], y)  # this tap's contribution, unshifted
-            phase = _phase_index(sd, sh, sw, stride)
-            for r in range(r1 - r0):
-                plane = planes[n, g * c_out_g + r0 + r, phase]
-                for i_d in range(sd[2], sd[3]):
-                    for i_h in range(sh[2], sh[3]):
-                        src = (i_d * h_in + i_h) * w_in
-                        dst = plane[i_d + sd[1], i_h + sh[1]]
-                        for i_w in range(sw[2], sw[3]):
-                            dst[i_w + sw[1]] += y[r, src + i_w]
+    co_blocks = -(-c_out_g // co_block)
+    n_blocks = -(-n_batch // n_block)
+    for item in prange(groups * co_blocks * n_blocks):
+        g = item // (co_blocks * n_blocks)
+        c0 = ((item // n_blocks) % co_blocks) * co_block
+        c1 = min(c_out_g, c0 + co_block)
+        n0 = (item % n_blocks) * n_block
+        n1 = min(n_batch, n0 + n_block)
+        xb = _sample_block(x4, n0, n1, g)
+        if c1 - c0 == c_out_g:
+            wb = w3[g]
+        else:
+            wb = np.ascontiguousarray(w3[g][:, c0 * n_taps:c1 * n_taps])  # (C_in/g, block * T)
+        y = np.empty(((c1 - c0) * n_taps, xb.shape[1]), x.dtype)
+        np.dot(wb.T, xb, y)  # every tap of every channel in the block
+        _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kernel, stride, padding,
+                      dilation)
     _interleave(planes, bias, out, stride)
+
+
+@njit(cache=True)
+def _to_row(dst, src, rw, s_w, b):
+    """dst[q*s_w + rw] = src[q] + b: one phase's samples into their places along a row."""
+    for q in range((dst.shape[0] - rw + s_w - 1) // s_w):
+        dst[q * s_w + rw] = src[q] + b
+
+
+@njit(cache=True)
+def _from_row(src, dst, rw, s_w):
+    """dst[q] = src[q*s_w + rw]: the inverse of _to_row (without a bias)."""
+    for q in range((src.shape[0] - rw + s_w - 1) // s_w):
+        dst[q] = src[q * s_w + rw]
 
 
 @njit(parallel=True, cache=True)
 def _interleave(planes, bias, out, stride):
-    """out[n, c, o] = planes[n, c, phase(o), o // stride] + bias[c]."""
+    """out[n, c, o] = planes[n, c, phase(o), o // stride] + bias[c], one output row at a time.
+
+    Stride 1 and 2 along the rows (the common cases) get loops that LLVM vectorises; other strides
+    fill the row one phase at a time.
+    """
     n_batch, c_out, d_out, h_out, w_out = out.shape
+    s_w = stride[2]
     for j in prange(n_batch * c_out):
         n, c = j // c_out, j % c_out
+        b = bias[c]
         for od in range(d_out):
             for oh in range(h_out):
-                base = ((od % stride[0]) * stride[1] + oh % stride[1]) * stride[2]
-                for rw in range(stride[2]):
-                    src = planes[n, c, base + rw, od // stride[0], oh // stride[1]]
-                    for ow in range(rw, w_out, stride[2]):
-                        out[n, c, od, oh, ow] = src[ow // stride[2]] + bias[c]
+                base = ((od % stride[0]) * stride[1] + oh % stride[1]) * s_w
+                qd, qh = od // stride[0], oh // stride[1]
+                dst = out[n, c, od, oh]
+                if s_w == 1:
+                    src = planes[n, c, base, qd, qh]
+                    for ow in range(w_out):
+                        dst[ow] = src[ow] + b
+                elif s_w == 2:
+                    even, odd = planes[n, c, base, qd, qh], planes[n, c, base + 1, qd, qh]
+                    for q in range(w_out // 2):
+                        dst[2 * q] = even[q] + b
+                        dst[2 * q + 1] = odd[q] + b
+                    if w_out % 2:
+                        dst[w_out - 1] = even[w_out // 2] + b
+                else:
+                    for rw in range(s_w):
+                        _to_row(dst, planes[n, c, base + rw, qd, qh], rw, s_w, b)
 
 
 @njit(cache=True)
-def _gather_tap(plane_rows, sd, sh, sw, in_size, out):
-    """out[co, i] = plane_rows[co, i + shift] where the tap reaches input position i, else 0.
+def _gather_row(plane, sd, sh, sw, in_size, out):
+    """out[i] = plane[i + shift] where the tap reaches input position i, else 0.
 
-    plane_rows is (C_out/g, Qd, Qh, Qw): one sample's phase planes of grad_output for one
-    group and one phase; out is (C_out/g, S_in).
-    """
+    plane is one phase plane (Qd, Qh, Qw) of one sample and channel of grad_output; out is (S_in,)."""
     d_in, h_in, w_in = in_size
-    for co in range(out.shape[0]):
-        plane = plane_rows[co]
-        for i_d in range(d_in):
-            for i_h in range(h_in):
-                row = (i_d * h_in + i_h) * w_in
-                inside = sd[2] <= i_d < sd[3] and sh[2] <= i_h < sh[3]
+    for i_d in range(d_in):
+        for i_h in range(h_in):
+            row = (i_d * h_in + i_h) * w_in
+            if sd[2] <= i_d < sd[3] and sh[2] <= i_h < sh[3]:
+                src = plane[i_d + sd[1], i_h + sh[1]]
                 for i_w in range(w_in):
-                    if inside and sw[2] <= i_w < sw[3]:
-                        out[co, row + i_w] = plane[i_d + sd[1], i_h + sh[1], i_w + sw[1]]
-                    else:
-                        out[co, row + i_w] = 0
+                    out[row + i_w] = src[i_w + sw[1]] if sw[2] <= i_w < sw[3] else 0
+            else:
+                out[row:row + w_in] = 0
 
 
 @njit(parallel=True, cache=True)
 def _phase_planes(go, stride):
     """Inverse of _interleave: (N, C, D, H, W) -> (N, C, phases, Qd, Qh, Qw), zero past the edge."""
     n_batch, c_out, d_out, h_out, w_out = go.shape
+    s_w = stride[2]
     q_d = -(-d_out // stride[0])
     q_h = -(-h_out // stride[1])
-    q_w = -(-w_out // stride[2])
-    planes = np.zeros((n_batch, c_out, stride[0] * stride[1] * stride[2], q_d, q_h, q_w), go.dtype)
+    q_w = -(-w_out // s_w)
+    planes = np.zeros((n_batch, c_out, stride[0] * stride[1] * s_w, q_d, q_h, q_w), go.dtype)
     for j in prange(n_batch * c_out):
         n, c = j // c_out, j % c_out
         for od in range(d_out):
             for oh in range(h_out):
-                base = ((od % stride[0]) * stride[1] + oh % stride[1]) * stride[2]
-                for rw in range(stride[2]):
-                    dst = planes[n, c, base + rw, od // stride[0], oh // stride[1]]
-                    for ow in range(rw, w_out, stride[2]):
-                        dst[ow // stride[2]] = go[n, c, od, oh, ow]
+                base = ((od % stride[0]) * stride[1] + oh % stride[1]) * s_w
+                qd, qh = od // stride[0], oh // stride[1]
+                src = go[n, c, od, oh]
+                if s_w == 1:
+                    planes[n, c, base, qd, qh, :] = src
+                elif s_w == 2:
+                    even, odd = planes[n, c, base, qd, qh], planes[n, c, base + 1, qd, qh]
+                    for q in range(w_out // 2):
+                        even[q] = src[2 * q]
+                        odd[q] = src[2 * q + 1]
+                    if w_out % 2:
+                        even[w_out // 2] = src[w_out - 1]
+                else:
+                    for rw in range(s_w):
+                        _from_row(src, planes[n, c, base + rw, qd, qh], rw, s_w)
     return planes
 
 
@@ -197,98 +254,96 @@ def _bias_grad(go, gb):
         gb[c] = total
 
 
-@njit(parallel=True, cache=True)
-def _stacked_weights(w, groups, taps_per_block):
-    """(C_in, C_out/g, T) -> (g, blocks, C_in/g, taps_per_block * C_out/g): each block's taps side by side,
-    column ``j * C_out/g + co`` holding tap ``block * taps_per_block + j`` (zero past the last tap)."""
-    c_in, c_out_g, taps = w.shape
-    c_in_g = c_in // groups
-    blocks = -(-taps // taps_per_block)
-    out = np.zeros((groups, blocks, c_in_g, taps_per_block * c_out_g), w.dtype)
-    for ci in prange(c_in):
-        g, cg = ci // c_in_g, ci % c_in_g
-        for t in range(taps):
-            b, j = t // taps_per_block, t % taps_per_block
-            for co in range(c_out_g):
-                out[g, b, cg, j * c_out_g + co] = w[ci, co, t]
-    return out
-
-
 @njit(cache=True)
-def _gather_block(planes, n, g, block, taps_per_block, n_taps, c_out_g, in_size, out_size, kernel, stride,
-                  padding, dilation, cols):
-    """cols (taps_per_block * C_out/g, S_in): the block's taps' shifted phase planes of grad_output, stacked."""
-    for j in range(taps_per_block):
-        rows = cols[j * c_out_g:(j + 1) * c_out_g]
-        t = block * taps_per_block + j
-        if t >= n_taps:
-            rows[:] = 0
-            continue
+def _gather_columns(planes, n0, n1, g, c0, c1, t0, t1, c_out_g, in_size, out_size, kernel, stride, padding,
+                    dilation, cols):
+    """cols ((c1-c0)*(t1-t0), (n1-n0)*S_in): row ``(co-c0)*(t1-t0) + t-t0``, column ``(n-n0)*S_in + i`` is
+    tap t's shifted phase plane of grad_output (channel co, sample n) at input position i: the
+    operand that multiplies the weights of those taps."""
+    size = in_size[0] * in_size[1] * in_size[2]
+    taps = t1 - t0
+    for t in range(t0, t1):
         sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
         phase = _phase_index(sd, sh, sw, stride)
-        _gather_tap(planes[n, g * c_out_g:(g + 1) * c_out_g, phase], sd, sh, sw, in_size, rows)
+        for co in range(c0, c1):
+            row = cols[(co - c0) * taps + t - t0]
+            for n in range(n0, n1):
+                _gather_row(planes[n, g * c_out_g + co, phase], sd, sh, sw, in_size,
+                            row[(n - n0) * size:(n - n0 + 1) * size])
 
 
 @njit(parallel=True, cache=True)
 def _grad_input_kernel(planes, w, gx, in_size, out_size, kernel, stride, padding, dilation, groups,
-                       chunks, taps_per_block):
-    """gx (N, C_in, S_in) = sum over taps of W_tap @ (the tap's shifted phase plane of grad_output).
-
-    Taps are stacked ``taps_per_block`` at a time into one GEMM with ``taps_per_block * C_out/g`` inner
-    dimension, so a layer with few output channels still makes BLAS-sized products. Work items are
-    (sample, group, block of input channels), as in the forward pass.
-    """
+                       ci_block, n_block, co_chunk):
+    """gx_g (C_in/g, samples*S) = W_g @ G: the weight as stored, ``(C_in/g, C_out/g * T)`` per group, times
+    the gathered taps of grad_output, ``co_chunk`` output channels (all their taps) per GEMM. Work items
+    are (group, block of input channels, block of samples)."""
     n_batch, c_in, size = gx.shape
     c_in_g = c_in // groups
     c_out_g, n_taps = w.shape[1], w.shape[2]
-    blocks = -(-n_taps // taps_per_block)
-    wb = _stacked_weights(w, groups, taps_per_block)  # (g, blocks, C_in/g, taps_per_block * C_out/g)
+    w3 = w.reshape((groups, c_in_g, c_out_g * n_taps))
     gx4 = gx.reshape((n_batch, groups, c_in_g, size))
-    for item in prange(n_batch * groups * chunks):
-        n, g, r0, r1 = _work_item(item, groups, chunks, c_in_g)
-        if r0 >= r1:
-            continue
-        cols = np.empty((taps_per_block * c_out_g, size), gx.dtype)
-        part = np.empty((r1 - r0, size), gx.dtype)
-        acc = gx4[n, g, r0:r1]
-        for b in range(blocks):
-            _gather_block(planes, n, g, b, taps_per_block, n_taps, c_out_g, in_size, out_size, kernel, stride,
-                          padding, dilation, cols)
-            if b == 0:
-                np.dot(wb[g, b, r0:r1], cols, acc)
+    ci_blocks = -(-c_in_g // ci_block)
+    n_blocks = -(-n_batch // n_block)
+    chunks = -(-c_out_g // co_chunk)
+    for item in prange(groups * ci_blocks * n_blocks):
+        g = item // (ci_blocks * n_blocks)
+        r0 = ((item // n_blocks) % ci_blocks) * ci_block
+        r1 = min(c_in_g, r0 + ci_block)
+        n0 = (item % n_blocks) * n_block
+        n1 = min(n_batch, n0 + n_block)
+        width = (n1 - n0) * size
+        acc = np.empty((r1 - r0, width), gx.dtype)
+        part = np.empty((r1 - r0, width), gx.dtype)
+        for k in range(chunks):
+            c0 = k * co_chunk
+            c1 = min(c_out_g, c0 + co_chunk)
+            cols = np.empty(((c1 - c0) * n_taps, width), gx.dtype)
+            _gather_columns(planes, n0, n1, g, c0, c1, 0, n_taps, c_out_g, in_size, out_size, kernel, stride,
+                            padding, dilation, cols)
+            wb = np.ascontiguousarray(w3[g, r0:r1, c0 * n_taps:c1 * n_taps])  # (rows, chunk * T)
+            if k == 0:
+                np.dot(wb, cols, acc)
             else:
-                np.dot(wb[g, b, r0:r1], cols, part)
+                np.dot(wb, cols, part)
                 acc += part
+        for n in range(n0, n1):
+            gx4[n, g, r0:r1] = acc[:, (n - n0) * size:(n - n0 + 1) * size]
 
 
 @njit(parallel=True, cache=True)
 def _grad_weight_kernel(planes, x, gw, in_size, out_size, kernel, stride, padding, dilation, groups,
-                        taps_per_block):
-    """gw[:, :, taps] = sum over samples of X @ G_taps^T, a block of stacked taps per GEMM; items are
-    (group, block of taps)."""
+                        co_block, tap_block, n_block):
+    """gw_g (C_in/g, C_out/g * T) = X_g @ G^T summed over sample blocks: the result is the weight's own
+    layout. Work items are (group, block of output channels, block of taps)."""
     n_batch, c_in, size = x.shape
     c_in_g = c_in // groups
     c_out_g, n_taps = gw.shape[1], gw.shape[2]
-    blocks = -(-n_taps // taps_per_block)
     x4 = x.reshape((n_batch, groups, c_in_g, size))
-    for item in prange(groups * blocks):
-        g, b = item // blocks, item % blocks
-        width = taps_per_block * c_out_g
-        acc = np.zeros((c_in_g, width), x.dtype)
-        cols = np.empty((width, size), x.dtype)
-        part = np.empty((c_in_g, width), x.dtype)
-        for n in range(n_batch):
-            _gather_block(planes, n, g, b, taps_per_block, n_taps, c_out_g, in_size, out_size, kernel, stride,
-                          padding, dilation, cols)
-            np.dot(x4[n, g], cols.T, part)
+    co_blocks = -(-c_out_g // co_block)
+    tap_blocks = -(-n_taps // tap_block)
+    n_blocks = -(-n_batch // n_block)
+    for item in prange(groups * co_blocks * tap_blocks):
+        g = item // (co_blocks * tap_blocks)
+        c0 = ((item // tap_blocks) % co_blocks) * co_block
+        c1 = min(c_out_g, c0 + co_block)
+        t0 = (item % tap_blocks) * tap_block
+        t1 = min(n_taps, t0 + tap_block)
+        rows = (c1 - c0) * (t1 - t0)
+        acc = np.zeros((c_in_g, rows), x.dtype)
+        part = np.empty((c_in_g, rows), x.dtype)
+        for b in range(n_blocks):
+            n0 = b * n_block
+            n1 = min(n_batch, n0 + n_block)
+            cols = np.empty((rows, (n1 - n0) * size), x.dtype)
+            _gather_columns(planes, n0, n1, g, c0, c1, t0, t1, c_out_g, in_size, out_size, kernel, stride,
+                            padding, dilation, cols)
+            np.dot(_sample_block(x4, n0, n1, g), cols.T, part)
             acc += part
-        for j in range(taps_per_block):
-            t = b * taps_per_block + j
-            if t >= n_taps:
-                break
-            for ci in range(c_in_g):
-                for co in range(c_out_g):
-                    gw[g * c_in_g + ci, co, t] = acc[ci, j * c_out_g + co]
+        for ci in range(c_in_g):
+            for co in range(c0, c1):
+                for t in range(t0, t1):
+                    gw[g * c_in_g + ci, co, t] = acc[ci, (co - c0) * (t1 - t0) + t - t0]
 
 
 def _flat(a: np.ndarray, lead: int) -> np.ndarray:
@@ -296,20 +351,23 @@ def _flat(a: np.ndarray, lead: int) -> np.ndarray:
     return a.reshape(*a.shape[:lead], -1)
 
 
-def _chunks(work: int, rows: int) -> int:
-    """Split rows into enough blocks that `work` x blocks items keep every thread busy."""
-    return max(1, min(rows, -(-2 * numba.get_num_threads() // max(work, 1))))
+COLUMN_BUDGET = 1 << 18  # elements of one GEMM product or gathered operand: ~1 MB in float32, kept in L2
+MIN_COLUMNS = 256  # GEMMs: at least this many columns (samples side by side) when the batch allows
 
 
-COLUMN_BUDGET = 1 << 18  # elements of one stacked-tap column block: ~1 MB in float32, kept in L2
-
-
-def _taps_per_block(n_taps: int, c_out_g: int, size: int, parallel_items: int) -> int:
-    """How many taps to stack into one GEMM: as many as fit the column budget, but leaving at least two
-    work items per thread when the items are tap blocks (``parallel_items`` = items per tap block)."""
-    fit = max(1, COLUMN_BUDGET // max(1, c_out_g * size))
-    wanted_blocks = -(-2 * numba.get_num_threads() // max(1, parallel_items))
-    return max(1, min(n_taps, fit, -(-n_taps // wanted_blocks)))
+def _forward_blocks(n_batch: int, c_out_g: int, groups: int, n_taps: int, size: int) -> tuple[int, int]:
+    """(output channels, samples) per forward work item: wide GEMMs whose product fits the column
+    budget, split further until every thread has at least two items."""
+    n_block = max(1, min(n_batch, -(-MIN_COLUMNS // size)))
+    co_block = max(1, min(c_out_g, COLUMN_BUDGET // (n_taps * n_block * size)))
+    while groups * -(-c_out_g // co_block) * -(-n_batch // n_block) < 2 * numba.get_num_threads():
+        if co_block > 1 and (co_block * n_taps >= n_block * size or n_block == 1):
+            co_block = -(-co_block // 2)  # the taller operand gives first
+        elif n_block > 1:
+            n_block = -(-n_block // 2)
+        else:
+            break
+    return co_block, n_block
 
 
 def forward(x5: np.ndarray, w5: np.ndarray, bias, geom: Geometry) -> np.ndarray:
@@ -318,10 +376,43 @@ def forward(x5: np.ndarray, w5: np.ndarray, bias, geom: Geometry) -> np.ndarray:
     b = np.zeros(geom.c_out, geom.dtype) if bias is None else np.ascontiguousarray(bias)
     if geom.batch == 0:
         return out
-    chunks = _chunks(geom.batch * geom.groups, geom.c_out // geom.groups)
+    co_block, n_block = _forward_blocks(geom.batch, geom.c_out // geom.groups, geom.groups,
+                                        int(np.prod(geom.kernel)), int(np.prod(geom.in_size)))
     _forward_kernel(_flat(x5, 2), _flat(w5, 2), b, out, geom.in_size, geom.out_size, geom.kernel,
-                    geom.stride, geom.padding, geom.dilation, geom.groups, chunks)
+                    geom.stride, geom.padding, geom.dilation, geom.groups, co_block, n_block)
     return out
+
+
+def _grad_input_blocks(n_batch: int, c_in_g: int, c_out_g: int, groups: int, n_taps: int,
+                       size: int) -> tuple[int, int, int]:
+    """(input channels, samples, output channels per GEMM) for grad_input's work items."""
+    n_block = max(1, min(n_batch, -(-MIN_COLUMNS // size)))
+    co_chunk = max(1, min(c_out_g, COLUMN_BUDGET // (n_taps * n_block * size)))
+    ci_block = c_in_g
+    while groups * -(-c_in_g // ci_block) * -(-n_batch // n_block) < 2 * numba.get_num_threads():
+        if n_block > 1:
+            n_block = -(-n_block // 2)  # splitting samples duplicates no work
+        elif ci_block > 1:
+            ci_block = -(-ci_block // 2)  # splitting channels gathers grad_output once more
+        else:
+            break
+    return ci_block, n_block, co_chunk
+
+
+def _grad_weight_blocks(n_batch: int, c_out_g: int, groups: int, n_taps: int, size: int) -> tuple[int, int, int]:
+    """(output channels, taps, samples) for grad_weight's work items."""
+    co_block, tap_block = c_out_g, n_taps
+    while groups * -(-c_out_g // co_block) * -(-n_taps // tap_block) < 2 * numba.get_num_threads():
+        if co_block > 1:
+            co_block = -(-co_block // 2)
+        elif tap_block > 1:
+            tap_block = -(-tap_block // 2)
+        else:
+            break
+    while co_block * tap_block * size > COLUMN_BUDGET and co_block > 1:
+        co_block = -(-co_block // 2)
+    n_block = max(1, min(n_batch, COLUMN_BUDGET // (co_block * tap_block * size)))
+    return co_block, tap_block, n_block
 
 
 def backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, mask):
@@ -335,16 +426,16 @@ def backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, ma
         return gx, gw, gb
     args = (geom.in_size, geom.out_size, geom.kernel, geom.stride, geom.padding, geom.dilation,
             geom.groups)
-    n_taps, c_out_g, size = int(np.prod(geom.kernel)), geom.c_out // geom.groups, int(np.prod(geom.in_size))
+    n_taps, size = int(np.prod(geom.kernel)), int(np.prod(geom.in_size))
+    c_in_g, c_out_g = geom.c_in // geom.groups, geom.c_out // geom.groups
     if need_input or need_weight:
         planes = _phase_planes(go5, geom.stride)
         if need_input:
-            chunks = _chunks(geom.batch * geom.groups, geom.c_in // geom.groups)
-            per_block = _taps_per_block(n_taps, c_out_g, size, 1 << 30)  # items are samples: no tap limit
-            _grad_input_kernel(planes, _flat(w5, 2), _flat(gx, 2), *args, chunks, per_block)
+            blocks = _grad_input_blocks(geom.batch, c_in_g, c_out_g, geom.groups, n_taps, size)
+            _grad_input_kernel(planes, _flat(w5, 2), _flat(gx, 2), *args, *blocks)
         if need_weight:
-            per_block = _taps_per_block(n_taps, c_out_g, size, geom.groups)
-            _grad_weight_kernel(planes, _flat(x5, 2), _flat(gw, 2), *args, per_block)
+            blocks = _grad_weight_blocks(geom.batch, c_out_g, geom.groups, n_taps, size)
+            _grad_weight_kernel(planes, _flat(x5, 2), _flat(gw, 2), *args, *blocks)
     if need_bias:
         _bias_grad(go5, gb)
     return gx, gw, gb
