@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import os
 import platform
 import random
 import shlex
@@ -59,11 +60,20 @@ def command_line() -> str:
 
 
 def resume_command() -> str:
-    """This process's command line with ``--resume`` added (for "how to resume" messages)."""
+    """This process's command line with ``--resume`` added (for "how to resume" messages).
+
+    Under torchrun (``LOCAL_WORLD_SIZE`` set) it is a torchrun command; any number of processes may resume.
+    """
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
     if "--resume" not in argv:
         argv.append("--resume")
-    return shlex.join(argv)
+    local = os.environ.get("LOCAL_WORLD_SIZE")
+    if local is None:
+        return shlex.join(argv)
+    args = [a for a in argv[1:] if a != "-u"]  # torchrun starts workers as `python -u -m module ...`
+    nodes = int(os.environ.get("WORLD_SIZE", local)) // max(1, int(local))
+    launch = ["torchrun", f"--nproc_per_node={local}"] + ([f"--nnodes={nodes}"] if nodes > 1 else [])
+    return shlex.join([*launch, *args]) + (" (with your --rdzv options)" if nodes > 1 else "")
 
 
 def _now() -> str:
@@ -88,12 +98,13 @@ class RunDir:
     resume: bool = False
 
     @classmethod
-    def create(cls, path: str | Path, cfg: Any, *, resume: bool = False) -> RunDir:
+    def create(cls, path: str | Path, cfg: Any, *, resume: bool = False, write: bool = True) -> RunDir:
         """Prepare ``path`` for training with config ``cfg`` (a dataclass).
 
         A directory that already holds a checkpoint is only reused with ``resume=True`` (it is never silently
         overwritten); ``resume=True`` needs ``path/last.pt``. Writes ``config.toml`` (the resolved config) and
         ``meta.json`` (on resume, ``meta.json`` keeps the original start and gains an entry in ``resumes``).
+        ``write=False`` (data-parallel ranks other than 0) makes the same checks and writes nothing.
         """
         path = Path(path)
         last = path / "last.pt"
@@ -113,8 +124,10 @@ class RunDir:
                     f"pass --resume to continue it, "
                     f"or pick another --out to start a new one"
                 )
-        path.mkdir(parents=True, exist_ok=True)
         run = cls(path=path, cfg=cfg, resume=resume)
+        if not write:
+            return run
+        path.mkdir(parents=True, exist_ok=True)
         if cfg is not None:
             dump_toml(cfg, run.config_path)
         seed = getattr(cfg, "seed", None)

@@ -3,6 +3,10 @@
 A recipe builds the models (``decoder`` plus ``encoder`` for a VAE or ``discriminator`` for a
 GAN; each takes ``(x, labels)``) and subclasses :class:`GenerativeTask` to add ``sample`` and
 ``extra_state``. The class implements :class:`gen_media.trainer.TrainTask`.
+
+Data parallel training (torchrun) goes through one hook, :meth:`GenerativeTask.distribute`: training steps
+then run the models through their ``DistributedDataParallel`` wrappers, while saving, loading, validation and
+sampling keep using the plain modules (the wrappers share their parameters).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable
 
 import torch
 
+from gen_media import distributed
 from gen_media.objectives import hinge_d_loss, hinge_g_loss, reparameterize, vae_terms
 
 
@@ -34,7 +39,14 @@ class GenerativeTask:
     ``train.{lr, lr_d, warmup_steps, steps}``; ``valid`` is ``(x, labels)`` of held-out data;
     ``recon`` is the VAE's reconstruction loss (``"mse"`` on normalized data, ``"bce"`` on
     logits of [0, 1] data).
+
+    A NaN or infinite loss or gradient never reaches the weights: each optimizer step is taken only when the
+    loss and every gradient are finite (on every rank), otherwise the step's update is dropped, the models'
+    buffers (BatchNorm statistics, spectral-norm vectors) are put back, and ``"skipped": 1`` is reported for
+    the trainer to stop or count (``train.nonfinite``).
     """
+
+    skips_nonfinite = True  # see the class docstring: the trainer may rely on it for nonfinite="skip"
 
     def __init__(self, cfg, models: dict[str, torch.nn.Module], valid: tuple[torch.Tensor, torch.Tensor | None],
                  recon: str = "mse"):
@@ -47,6 +59,11 @@ class GenerativeTask:
             self.opts["disc"] = torch.optim.Adam(models["discriminator"].parameters(), lr=t.lr_d, betas=betas)
         self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, warmup_cosine(t.steps, t.warmup_steps))
                        for k, o in self.opts.items()}
+        self.nets = dict(models)  # what training steps call: the models, or their DDP wrappers
+
+    def distribute(self, wrap: Callable[[torch.nn.Module], torch.nn.Module] = distributed.wrap) -> None:
+        """Train through ``wrap(model)`` for every model (default: DistributedDataParallel under torchrun)."""
+        self.nets = {k: wrap(m) for k, m in self.models.items()}
 
     @property
     def decoder(self) -> torch.nn.Module:
@@ -55,43 +72,59 @@ class GenerativeTask:
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.model.latent_dim)
 
-    def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
+    def train_step(self, batch, step: int) -> dict[str, torch.Tensor | float]:
         for m in self.models.values():
             m.train()
+        buffers = [b.detach().clone() for m in self.models.values() for b in m.buffers()]
         x, labels = batch
         out = self._vae_step(x, labels) if self.cfg.model.objective == "vae" else self._gan_step(x, labels)
+        if out["skipped"]:  # the forward passes moved running statistics on bad values: undo that too
+            with torch.no_grad():
+                for b, saved in zip((b for m in self.models.values() for b in m.buffers()), buffers, strict=True):
+                    b.copy_(saved)
         for s in self.scheds.values():
             s.step()
         return out
 
-    def _vae_terms(self, x, labels, sample: bool = True) -> dict[str, torch.Tensor]:
-        mu, logvar = self.models["encoder"](x, labels)
-        x_hat = self.decoder(reparameterize(mu, logvar) if sample else mu, labels)
+    def _update(self, name: str, loss: torch.Tensor) -> bool:
+        """Backpropagate ``loss`` and step optimizer ``name`` if the loss and all gradients are finite on every
+        rank; otherwise drop the gradients. Returns whether the step was taken."""
+        opt = self.opts[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        finite = bool(torch.isfinite(loss)) and bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+        if distributed.all_true(finite):
+            opt.step()
+            return True
+        opt.zero_grad(set_to_none=True)
+        return False
+
+    def _vae_terms(self, x, labels, nets: dict[str, torch.nn.Module], sample: bool = True) -> dict[str, torch.Tensor]:
+        mu, logvar = nets["encoder"](x, labels)
+        x_hat = nets["decoder"](reparameterize(mu, logvar) if sample else mu, labels)
         return vae_terms(x, x_hat, mu, logvar, self.cfg.model.beta, recon=self.recon)
 
     def _vae_step(self, x, labels):
-        terms = self._vae_terms(x, labels)
-        self.opts["gen"].zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.opts["gen"].step()
-        return {k: v.detach() for k, v in terms.items()}
+        terms = self._vae_terms(x, labels, self.nets)
+        taken = self._update("gen", terms["loss"])
+        return {**{k: v.detach() for k, v in terms.items()}, "skipped": float(not taken)}
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Decoder output in the data's units (a subclass maps logits to [0, 1], say)."""
         return self.decoder(z, labels)
 
     def _gan_step(self, x, labels):
-        disc = self.models["discriminator"]
-        fake = self.decode(self._z(len(x)), labels)
+        disc = self.nets["discriminator"]
+        fake = self.nets["decoder"](self._z(len(x)), labels)
         d_loss = hinge_d_loss(disc(x, labels), disc(fake.detach(), labels))
-        self.opts["disc"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opts["disc"].step()
+        if not self._update("disc", d_loss):  # no generator step against a discriminator that was not updated
+            nan = torch.tensor(float("nan"))
+            return {"loss": d_loss.detach() + nan, "g_loss": nan, "d_loss": d_loss.detach(), "skipped": 1.0}
         g_loss = hinge_g_loss(disc(fake, labels))
-        self.opts["gen"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opts["gen"].step()
-        return {"loss": g_loss.detach() + d_loss.detach(), "g_loss": g_loss.detach(), "d_loss": d_loss.detach()}
+        taken = self._update("gen", g_loss)
+        return {"loss": g_loss.detach() + d_loss.detach(), "g_loss": g_loss.detach(), "d_loss": d_loss.detach(),
+                "skipped": float(not taken)}
 
     def validate(self) -> dict[str, float]:
         """Held-out scores. ``val`` (lower is better, decides best.pt): the VAE's loss (posterior mean), or
@@ -103,7 +136,7 @@ class GenerativeTask:
         x, labels = self.valid
         fake = self.decode(self._z(len(x)), labels)
         if self.cfg.model.objective == "vae":
-            val = float(self._vae_terms(x, labels, sample=False)["loss"])
+            val = float(self._vae_terms(x, labels, self.models, sample=False)["loss"])
         elif labels is None:
             val = float((fake.mean(0) - x.mean(0)).abs().mean())
         else:

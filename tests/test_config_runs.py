@@ -459,3 +459,75 @@ def test_best_checkpoint_follows_validation(tmp_path):
         tmp_path / "r", ["train.steps=12", "train.val_every=2", "train.checkpoint_every=6"], resume=True
     )
     assert again.step == 12
+
+
+# --------------------------------------------------------------------------------------------- non-finite steps
+
+
+def generative(tmp_path: Path, objective: str, nan_steps, *sets: str):
+    """A tiny speech VAE/GAN whose batches hold NaN at the (0-based) steps in ``nan_steps``; ``task.before``
+    collects the task's state (:func:`snapshot`) before each step."""
+    from gen_media.speech import MelData, SpeechConfig, SpeechTask
+
+    cfg = load_config(SpeechConfig, None, [
+        "model.channels=[16,16,8]", "model.encoder_channels=[8,16]", "model.latent_dim=4", "model.label_dim=4",
+        f"model.objective={objective}", "train.warmup_steps=2", "train.steps=6", "train.log_every=1",
+        "train.checkpoint_every=2", "train.val_every=100", *sets])
+    g = torch.Generator().manual_seed(0)
+    data = MelData(torch.randn(16, 16, 16, generator=g), torch.arange(16) % 2, ["a", "b"], torch.zeros(16, 1),
+                   torch.ones(16, 1), {})
+    seed_everything(0)
+    task = SpeechTask(cfg, data, data)
+    task.sample = None  # audio samples need 80-band mels
+    task.before = []
+
+    def fetch(idx):
+        x, y = data.batch(idx)
+        task.before.append(snapshot(task))
+        return (x * float("nan") if len(task.before) - 1 in nan_steps else x), y
+
+    run = RunDir.create(tmp_path / objective, cfg)
+    return Trainer(run, task, EpochSampler(16, 4, fetch=fetch), cfg.train, progress=False, plot=False), task
+
+
+def snapshot(task) -> list[torch.Tensor]:
+    """Every weight, buffer (BatchNorm statistics) and optimizer moment of ``task``."""
+    state = [t.clone() for m in task.models.values() for t in (*m.parameters(), *m.buffers())]
+    return state + [v.clone() for o in task.opts.values() for s in o.state.values() for v in s.values()]
+
+
+@pytest.mark.parametrize("objective", ["vae", "gan"])
+def test_nonfinite_skip_drops_the_update_and_counts_it(tmp_path, objective):
+    trainer, task = generative(tmp_path, objective, {3}, "train.nonfinite=skip")
+    trainer.fit()
+    # step 4 (NaN data): weights, BatchNorm statistics and Adam moments as before it; a good step moves them
+    assert all(torch.equal(a, b) for a, b in zip(task.before[3], task.before[4], strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(task.before[2], task.before[3], strict=True))
+    assert all(torch.isfinite(t).all() for t in snapshot(task))
+    rows = read_metrics(trainer.run.path)
+    assert [r["skipped"] for r in rows] == [0, 0, 0, 1, 0, 0]
+    assert "loss" not in rows[3] and all(np.isfinite(r["loss"]) for r in rows if r["step"] != 4)
+
+
+def test_nonfinite_skip_stops_after_too_many_in_a_row(tmp_path):
+    trainer, task = generative(tmp_path, "vae", set(range(2, 6)), "train.nonfinite=skip", "train.max_skipped=2")
+    with pytest.raises(NonFiniteLossError, match=r"3 steps in a row skipped at step 5: .*\(step 4\) is kept"):
+        trainer.fit()
+    assert all(torch.isfinite(t).all() for t in snapshot(task))
+    assert [r["skipped"] for r in read_metrics(trainer.run.path)] == [0, 0, 1, 1]
+
+
+def test_nonfinite_stop_never_lets_nan_reach_the_weights(tmp_path):
+    trainer, task = generative(tmp_path, "vae", {2})
+    with pytest.raises(NonFiniteLossError, match=r'non-finite loss at step 3: loss=nan.*train.nonfinite="skip"'):
+        trainer.fit()
+    assert all(torch.isfinite(t).all() for t in snapshot(task))
+    assert load_checkpoint(trainer.run.path)["step"] == 2
+
+
+def test_nonfinite_skip_needs_a_task_that_can_skip(tmp_path):
+    cfg = load_config(ToyCfg, None, ["train.nonfinite=skip"])
+    with pytest.raises(TypeError, match=r'nonfinite="skip" needs a task .*ToyTask does not'):
+        Trainer(RunDir.create(tmp_path / "r", cfg), ToyTask(cfg), EpochSampler(24, 8), cfg.train)
+    with pytest.raises(ConfigError, match="nonfinite"):
+        load_config(ToyCfg, None, ["train.nonfinite=ignore"])

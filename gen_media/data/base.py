@@ -25,6 +25,7 @@ __all__ = [
     "data_home",
     "fit_length",
     "read_audio",
+    "read_audio_middle",
     "resample",
     "trim_silence",
 ]
@@ -138,6 +139,22 @@ def trim_silence(wave: np.ndarray, sample_rate: int, top_db: float = 40.0, margi
     start = max(0, loud[0] * frame - margin)
     stop = min(len(wave), (loud[-1] + 1) * frame + margin)
     return wave[start:stop]
+
+
+def read_audio_middle(path: str | os.PathLike, seconds: float, margin_s: float = 0.05) -> tuple[np.ndarray, int]:
+    """Like :func:`read_audio` (mono float32, native rate), but of a file longer than ``seconds`` only the middle
+    ``seconds`` plus ``margin_s`` on each side is read: what a centre crop keeps, with room for a resampling
+    filter's edges. Files whose length soundfile cannot tell are read whole."""
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    want = math.ceil((seconds + 2 * margin_s) * info.samplerate)
+    if not 0 < want < info.frames:
+        return read_audio(path)
+    data, rate = sf.read(str(path), start=(info.frames - want) // 2, frames=want, dtype="float32",
+                         always_2d=True)  # (want, channels)
+    wave = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    return np.ascontiguousarray(wave), int(rate)
 
 
 def fit_length(wave: np.ndarray, length: int, offset: int | None = None) -> np.ndarray:

@@ -16,10 +16,11 @@ name               what, and its splits
 
 Every loader reads with soundfile, mixes to mono, resamples (polyphase, scipy) to ``sample_rate`` and
 centre-crops or zero-pads to ``clip_seconds`` (``ljspeech`` and ``folder(segment=True)`` cut long files into
-consecutive clips instead). Unreadable, empty, silent (peak below -80 dBFS) or non-finite files are
-skipped and counted in :attr:`SpeechDataset.skipped`, and the counts are logged. A root without a usable
-file raises ``FileNotFoundError`` (nothing found) or ``ValueError`` (nothing usable), naming the layout
-that was expected.
+consecutive clips instead; otherwise only the middle of a long file is read). Unreadable, empty, silent (peak
+below -80 dBFS) or non-finite files are skipped and counted in :attr:`SpeechDataset.skipped`, and the counts
+are logged; a file that fails later (say, out of memory) is skipped as ``"unusable"`` with a warning naming
+it. A root without a usable file raises ``FileNotFoundError`` (nothing found) or ``ValueError`` (nothing
+usable), naming the layout that was expected.
 
 Nothing here downloads anything: the local datasets must already be on disk, by default under
 ``$GEN_MEDIA_DATA/<name>`` (``~/.cache/gen_media/<name>``).
@@ -46,6 +47,7 @@ from .base import (
     data_home,
     fit_length,
     read_audio,
+    read_audio_middle,
     resample,
     trim_silence,
 )
@@ -146,25 +148,15 @@ def _load_files(
         path, label = entries[i]
         if limit is not None and len(waves) >= limit:
             break
-        try:
-            wave, sr = read_audio(path)
-        except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / ValueError / OSError
-            logger.debug("%s: cannot read %s: %s", name, path, exc)
-            skipped["unreadable"] += 1
-            continue
-        if wave.size == 0:
-            skipped["empty"] += 1
-            continue
-        if not np.isfinite(wave).all():
-            skipped["non-finite"] += 1
-            continue
-        if float(np.abs(wave).max()) < SILENCE_PEAK:
-            skipped["silent"] += 1
-            continue
-        if trim_db is not None:
-            wave = trim_silence(wave, sr, trim_db)
-        wave = resample(wave, sr, sample_rate)
         rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        try:
+            wave = _read_wave(name, path, sample_rate, length, segment, trim_db)
+        except Exception as exc:  # anything else a strange file can raise (even MemoryError): say which file
+            logger.warning("%s: skipping %s: %s: %s", name, rel, type(exc).__name__, exc)
+            wave = "unusable"
+        if isinstance(wave, str):
+            skipped[wave] += 1
+            continue
         if segment:
             n_full, rest = divmod(len(wave), length)
             n_seg = n_full + (1 if rest >= length // 2 else 0)  # keep a final part of at least half a clip
@@ -191,6 +183,32 @@ def _load_files(
         sources = [sources[j] for j in perm]
     stacked = np.stack(waves) if waves else np.zeros((0, length), dtype=np.float32)
     return stacked, (np.array(labels, dtype=np.int64) if labelled else None), sources, skipped
+
+
+def _read_wave(name: str, path: Path, sample_rate: int, length: int, segment: bool,
+               trim_db: float | None) -> np.ndarray | str:
+    """One file as mono ``(samples,)`` at ``sample_rate`` (trimmed if asked), or the reason to skip it.
+
+    Without ``segment`` or ``trim_db`` only the middle of a long file is read (what the centre crop keeps,
+    plus a margin for the resampling filter), so an hours-long recording costs what a short one does.
+    """
+    try:
+        if segment or trim_db is not None:
+            wave, sr = read_audio(path)
+        else:
+            wave, sr = read_audio_middle(path, length / sample_rate)
+    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / ValueError / OSError
+        logger.debug("%s: cannot read %s: %s", name, path, exc)
+        return "unreadable"
+    if wave.size == 0:
+        return "empty"
+    if not np.isfinite(wave).all():
+        return "non-finite"
+    if float(np.abs(wave).max()) < SILENCE_PEAK:
+        return "silent"
+    if trim_db is not None:
+        wave = trim_silence(wave, sr, trim_db)
+    return resample(wave, sr, sample_rate)
 
 
 def _finish(

@@ -228,7 +228,7 @@ def load_video_folder(
     Returns:
         :class:`VideoDataset` with ``clips`` uint8 ``(N, frames, size, size[, 3])``, ``labels`` ``(N,)`` or None,
         ``sources`` paths relative to ``root``; ``skipped`` counts ``"unreadable"``, ``"no-video"``, ``"empty"``,
-        ``"too-short"`` and ``"unlabelled"`` files.
+        ``"too-short"``, ``"unusable"`` (failed after decoding; logged with the file) and ``"unlabelled"`` files.
     """
     from tqdm.auto import tqdm
 
@@ -284,9 +284,12 @@ def load_video_folder(
         if len(video) < min_frames:
             skipped["too-short"] += 1
             continue
-        if crop:
-            video = center_crop_square(video)
-        video = resize_frames(video, size)  # (T, size, size[, 3])
+        try:
+            video = resize_frames(center_crop_square(video) if crop else video, size)  # (T, size, size[, 3])
+        except Exception as exc:  # anything a strange file can raise here (even MemoryError): say which file
+            logger.warning("folder: skipping %s: %s: %s", _relative(path, base), type(exc).__name__, exc)
+            skipped["unusable"] += 1
+            continue
         if rate:
             rates[round(rate)] += 1
         rel = _relative(path, base)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import torch
 
+from gen_media import distributed
 from gen_media.config import add_common_args, config_from_args
 from gen_media.runs import RunDir, seed_everything
-from gen_media.trainer import EpochSampler, Trainer, TrainingInterrupted
+from gen_media.trainer import EpochSampler, NonFiniteLossError, Trainer, TrainingInterrupted
 
 
 def set_threads(n: int) -> None:
@@ -28,23 +29,51 @@ def add_train_parser(sub, default_config: Path, func: Callable) -> None:
 
 
 def run_training(args: argparse.Namespace, cfg_cls, prepare: Callable) -> int:
-    """Resolve the config, build the task with ``prepare(cfg) -> (task, train_data, default_out, summary)``
-    (``train_data`` has ``batch(idx)`` and a length), train, and report."""
+    """Resolve the config, build the task with ``prepare(cfg) -> (task, n_train, fetch, default_out, summary)``
+    (``fetch(idx)`` returns a batch), train, and report.
+
+    Under ``torchrun --nproc_per_node=N`` this runs in each of the N processes as distributed data parallel
+    training (:mod:`gen_media.distributed`): ``train.batch_size`` is the global batch, split evenly over the
+    processes, so one config means one effective batch whatever N is; rank 0 writes the run directory.
+    Exit status: 0 done, 1 non-finite loss, 128 + signal number after Ctrl-C (130) or SIGTERM (143).
+    """
     if args.config is None and not args.resume and args.default_config.is_file():
         args.config = args.default_config
     cfg = config_from_args(cfg_cls, args)
     set_threads(cfg.train.threads)
+    world = distributed.init()
+    try:
+        return _train(args, cfg, prepare, world)
+    finally:
+        distributed.cleanup()
+
+
+def _train(args: argparse.Namespace, cfg, prepare: Callable, world: distributed.World) -> int:
     seed_everything(cfg.seed)
-    task, n_train, fetch, default_out, summary = prepare(cfg)
-    run = RunDir.create(args.out or default_out, cfg, resume=args.resume)
-    print(f"{summary}; run directory {run.path}", file=sys.stderr)
-    batches = EpochSampler(n_train, min(cfg.train.batch_size, n_train), seed=cfg.seed, fetch=fetch)
+    with distributed.main_first():  # rank 0 builds any dataset cache; the other ranks then read it
+        task, n_train, fetch, default_out, summary = prepare(cfg)
+    run = RunDir.create(args.out or default_out, cfg, resume=args.resume, write=world.rank == 0)
+    batch = min(cfg.train.batch_size, n_train)
+    batches = EpochSampler(n_train, batch, seed=cfg.seed, fetch=fetch, rank=world.rank, world_size=world.size)
+    if world.distributed:
+        task.distribute()
+    _say(world, f"{summary}; run directory {run.path}\nworld size {world.size}: batch {batch // world.size} "
+                f"per process, {batch} in all (train.batch_size is the global batch)")
     try:
         result = Trainer(run, task, batches, cfg.train).fit()
-    except TrainingInterrupted:
-        return 130
-    print(f"done: step {result.step}, losses {result.losses}; samples in {run.samples_dir}", file=sys.stderr)
+    except TrainingInterrupted as e:
+        return e.exit_code
+    except NonFiniteLossError as e:
+        _say(world, f"error: {e}")
+        return 1
+    _say(world, f"done: step {result.step}, losses {result.losses}; samples in {run.samples_dir}")
     return 0
+
+
+def _say(world: distributed.World, msg: str) -> None:
+    """Print to stderr from rank 0 only (one copy of each message, not one per process)."""
+    if world.rank == 0:
+        print(msg, file=sys.stderr)
 
 
 def parse_labels(gen, label: str | None, n: int) -> list[int | None]:
