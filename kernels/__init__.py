@@ -12,6 +12,8 @@ from .api import (
     conv_transpose3d_backward,
     geometry,
 )
+from .gl import mel_nnls, phase_step
+from .ola import overlap_add, overlap_add_reference
 from .reference import (
     conv_transpose1d_backward_reference,
     conv_transpose1d_reference,
@@ -30,5 +32,9 @@ __all__ = [
     "conv_transpose3d_backward_reference",
     "conv_transpose3d_reference",
     "geometry",
+    "mel_nnls",
     "output_size",
+    "overlap_add",
+    "overlap_add_reference",
+    "phase_step",
 ]

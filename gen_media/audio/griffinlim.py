@@ -14,7 +14,12 @@ The momentum step is written as librosa and torchaudio write it, ``c_n - m / (1 
 the projection onto unit-modulus phases; that is ``(c_n + m (c_n - c_{n-1})) / (1 + m)`` and the projection
 discards the scale, so it is Perraudin's ``t_n = c_n + alpha (c_n - c_{n-1})`` with ``alpha = m``.
 
-Everything runs on the tensors' device; nothing here is iterative SGD (unlike torchaudio's InverseMelScale).
+Everything runs on the tensors' device; nothing here is iterative SGD. On the CPU (``backend="auto"`` or
+``"numba"``) the work around the FFTs runs on our Numba kernels (:mod:`kernels.gl`, :mod:`kernels.ola`): the
+FISTA refinement frame by frame with the banded filterbank, the momentum + projection step in one pass, and the
+inverse STFT's overlap-add with window, normalisation and crop fused; the spectra stay frame-major
+``(N, frames, n_freqs)`` throughout, the layout ``torch.stft`` returns and ``irfft`` wants. ``backend="torch"``
+is the same algorithm in torch ops (any device, differentiable).
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .mel import MelConfig, _cached, _filterbank_np, _ola_norm, istft, stft, window_tensor
+from kernels.gl import banded, mel_nnls, phase_step
+from kernels.ola import overlap_add
+
+from .mel import MelConfig, _cached, _filterbank_np, _ola_norm, istft, stft, use_numba, window_tensor
 
 __all__ = [
     "GriffinLimVocoder",
@@ -48,6 +56,11 @@ def _pinv_np(cfg: MelConfig) -> tuple[np.ndarray, float]:
     pinv = np.linalg.pinv(a)
     pinv.setflags(write=False)
     return pinv, float(np.linalg.norm(a, 2) ** 2)
+
+
+@functools.lru_cache(maxsize=32)
+def _banded_fbank(cfg: MelConfig, dtype: np.dtype):
+    return banded(_filterbank_np(cfg), dtype)
 
 
 @functools.lru_cache(maxsize=32)
@@ -85,6 +98,7 @@ def mel_to_linear(
     nnls_iter: int = 50,
     fbank: torch.Tensor | None = None,
     pinv: torch.Tensor | None = None,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Least-squares inversion of a log-mel spectrogram to a linear STFT magnitude.
 
@@ -93,9 +107,12 @@ def mel_to_linear(
         nnls_iter: projected-gradient (FISTA) refinements of the clamped pseudo-inverse solution;
             0 = pseudo-inverse only.
         fbank, pinv: ``(n_mels, n_freqs)`` / ``(n_freqs, n_mels)`` overrides (the module passes its buffers).
+        backend: ``"numba"`` (FISTA per frame on :func:`kernels.gl.mel_nnls`; CPU, no autograd), ``"torch"``
+            (dense matmuls) or ``"auto"`` (numba where it can run).
 
     Returns:
-        ``(..., n_freqs, frames)`` non-negative magnitude ``|X|`` (``power`` undone).
+        ``(..., n_freqs, frames)`` non-negative magnitude ``|X|`` (``power`` undone); from the numba backend
+        a transposed view of frame-major memory.
     """
     _check_mel(mel, cfg)
     if isinstance(nnls_iter, bool) or not isinstance(nnls_iter, int) or nnls_iter < 0:
@@ -104,12 +121,28 @@ def mel_to_linear(
     if pinv is None:
         pinv = _pinv_tensor(cfg, dev, dt)
     m = torch.pow(10.0, mel) if cfg.log == "log10" else torch.exp(mel)  # (..., n_mels, T) linear mel
+    if use_numba(backend, mel, pinv, *(() if fbank is None else (fbank,))):
+        s = _mel_to_linear_numba(m, cfg, nnls_iter, fbank, pinv)
+        return s if cfg.power == 1.0 else s.pow(1.0 / cfg.power)
     s = torch.matmul(pinv, m).clamp_min(0)  # (F, n_mels) @ (..., n_mels, T) -> (..., F, T)
     if nnls_iter:
         if fbank is None:
             fbank = _cached("fbank", cfg, dev, dt)
         s = _nnls_refine(s, m, fbank, _pinv_np(cfg)[1], nnls_iter)
     return s if cfg.power == 1.0 else s.pow(1.0 / cfg.power)
+
+
+def _mel_to_linear_numba(m: torch.Tensor, cfg: MelConfig, nnls_iter: int, fbank: torch.Tensor | None,
+                         pinv: torch.Tensor) -> torch.Tensor:
+    """Frame-major mel inversion: ``(..., n_mels, T)`` linear mel -> ``(..., F, T)`` view of ``(..., T, F)``."""
+    lead, (n_m, n_t) = m.shape[:-2], m.shape[-2:]
+    rows = m.reshape(-1, n_m, n_t).transpose(1, 2).reshape(-1, n_m)  # (N*T, n_mels)
+    s = torch.matmul(rows, pinv.transpose(0, 1)).clamp_min(0)  # (N*T, F)
+    if nnls_iter:
+        dt = rows.numpy().dtype
+        a = _banded_fbank(cfg, dt) if fbank is None else banded(fbank.detach().numpy(), dt)
+        s = torch.from_numpy(mel_nnls(s.numpy(), rows.contiguous().numpy(), a, _pinv_np(cfg)[1], nnls_iter))
+    return s.reshape(*lead, n_t, cfg.n_freqs).transpose(-1, -2)
 
 
 def _check_gl_args(n_iter: int, momentum: float, init: str) -> None:
@@ -133,6 +166,7 @@ def griffin_lim_from_magnitude(
     seed: int = 0,
     length: int | None = None,
     window: torch.Tensor | None = None,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Fast Griffin-Lim phase reconstruction of a linear magnitude.
 
@@ -143,6 +177,7 @@ def griffin_lim_from_magnitude(
         init: ``"random"`` phases drawn from ``seed`` (one ``(n_freqs, frames)`` draw shared by every batch
             item, so a batch gives the same result as its items one by one) or ``"zeros"`` (zero phase).
         length: output samples, default ``cfg.num_samples(frames)``.
+        backend: ``"numba"`` (our kernels around torch's FFTs; CPU, no autograd), ``"torch"`` or ``"auto"``.
 
     Returns:
         ``(..., samples)`` waveform, same device and real dtype as ``mag``.
@@ -167,16 +202,43 @@ def griffin_lim_from_magnitude(
         angles = torch.polar(torch.ones_like(phase), phase).to(device=dev, dtype=cdt)
     else:
         angles = torch.ones(mag.shape[-2:], dtype=cdt, device=dev)
-    angles = angles.expand_as(mag)
     factor = momentum / (1.0 + momentum)
+    out_len = length if length is not None else n_out
+    if use_numba(backend, mag, window):
+        return _gl_numba(mag, angles, cfg, n_iter, factor, out_len, window, norm)
+    angles = angles.expand_as(mag)
     tprev = None
     for _ in range(n_iter):
-        inverse = istft(mag * angles, cfg, length=n_out, window=window, ola_norm=norm)  # (..., samples)
+        inverse = istft(mag * angles, cfg, length=n_out, window=window, ola_norm=norm, backend="torch")
         rebuilt = stft(inverse, cfg, window)  # (..., F, T)
         angles = rebuilt - factor * tprev if (tprev is not None and factor) else rebuilt
         angles = angles / (angles.abs() + 1e-16)
         tprev = rebuilt
-    return istft(mag * angles, cfg, length=length if length is not None else n_out, window=window, ola_norm=norm)
+    return istft(mag * angles, cfg, length=out_len, window=window, ola_norm=norm, backend="torch")
+
+
+def _gl_numba(mag: torch.Tensor, angles: torch.Tensor, cfg: MelConfig, n_iter: int, factor: float, length: int,
+              window: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+    """The Griffin-Lim loop on frame-major spectra ``(N, T, F)``: ``irfft`` -> overlap-add kernel -> ``stft`` ->
+    fused momentum/projection kernel. Same iterates as the torch loop (up to rounding)."""
+    lead, (n_f, n_t) = mag.shape[:-2], mag.shape[-2:]
+    mag_t = mag.reshape(-1, n_f, n_t).transpose(1, 2).contiguous()  # (N, T, F)
+    spec = (mag_t * angles.transpose(0, 1)).contiguous()  # (N, T, F) complex, the current estimate
+    n_out = cfg.num_samples(n_t)
+    win, nrm, hop, pad = window.numpy(), norm.numpy(), cfg.hop_length, cfg.pad_amount
+    mag_np, spec_np, prev = mag_t.numpy(), spec.numpy(), None
+
+    def synthesize(n: int) -> torch.Tensor:  # (N, n) waveform of the current estimate
+        frames = torch.fft.irfft(spec, n=cfg.n_fft, dim=-1)  # (N, T, n_fft), contiguous
+        return torch.from_numpy(overlap_add(frames.numpy(), hop, win, norm=nrm, offset=pad, length=n))
+
+    for _ in range(n_iter):
+        rebuilt = stft(synthesize(n_out), cfg, window).transpose(1, 2)  # (N, T, F), frame-major memory
+        rebuilt_np = rebuilt.contiguous().numpy()
+        phase_step(rebuilt_np, rebuilt_np if prev is None else prev, mag_np, factor if prev is not None else 0.0,
+                   out=spec_np)
+        prev = rebuilt_np
+    return synthesize(length).reshape(*lead, length)
 
 
 def griffin_lim(
@@ -189,17 +251,20 @@ def griffin_lim(
     seed: int = 0,
     nnls_iter: int = 50,
     length: int | None = None,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Log-mel to waveform: :func:`mel_to_linear` then :func:`griffin_lim_from_magnitude`.
 
     Args:
         mel: ``(..., n_mels, frames)`` log-mel (CPU or GPU).
+        backend: ``"auto"`` (our Numba kernels on the CPU without autograd, else torch), ``"numba"`` or ``"torch"``.
 
     Returns:
         ``(..., samples)`` with ``samples = cfg.num_samples(frames)`` unless ``length`` is given.
     """
-    mag = mel_to_linear(mel, cfg, nnls_iter=nnls_iter)
-    return griffin_lim_from_magnitude(mag, cfg, n_iter, momentum, init=init, seed=seed, length=length)
+    mag = mel_to_linear(mel, cfg, nnls_iter=nnls_iter, backend=backend)
+    return griffin_lim_from_magnitude(mag, cfg, n_iter, momentum, init=init, seed=seed, length=length,
+                                      backend=backend)
 
 
 class GriffinLimVocoder(nn.Module):

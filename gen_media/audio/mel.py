@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kernels.ola import overlap_add as _overlap_add
+
 __all__ = [
     "MelConfig",
     "MelSpectrogram",
@@ -386,17 +388,25 @@ def istft(
     length: int | None = None,
     window: torch.Tensor | None = None,
     ola_norm: torch.Tensor | None = None,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Least-squares inverse of :func:`stft` (weighted overlap-add), for either framing convention.
 
     Unlike ``torch.istft(center=False)`` it does not reject windows that vanish at the frame edges: the
     padding region, where the window sum may be ~0, is cut off.
 
+    The overlap-add (a transposed convolution with stride = hop, kernel = n_fft) runs on our
+    :func:`kernels.overlap_add` for CPU tensors that need no gradient: it gathers each hop-sized output block
+    from the frames that cover it, with the window, the normalisation and the crop fused in, about 3x faster
+    than ``F.fold`` and 2x faster than ``torch.istft`` on 2 cores (``python -m gen_media.bench.vocoding``).
+
     Args:
         spec: ``(..., n_freqs, frames)`` complex tensor.
         length: output samples; default ``cfg.num_samples(frames)``; longer is zero-padded.
         window: ``(n_fft,)`` real tensor, default the config's.
         ola_norm: precomputed :func:`_ola_norm` for this frame count (Griffin-Lim reuses it).
+        backend: ``"numba"`` (our overlap-add kernel; CPU only, no autograd), ``"torch"`` (``F.fold``: any device,
+            differentiable) or ``"auto"`` (numba for CPU tensors that need no gradient, else torch).
 
     Returns:
         ``(..., samples)`` real tensor.
@@ -409,19 +419,38 @@ def istft(
     if window is None:
         window = _cached("window", cfg, spec.device, real_dtype)
     lead, (n_f, n_t) = spec.shape[:-2], spec.shape[-2:]
+    if ola_norm is None:
+        ola_norm = _ola_norm(cfg, n_t, window)
+    p = cfg.pad_amount
+    n_out = cfg.num_samples(n_t) if length is None else int(length)
+    if use_numba(backend, spec, window):
+        frames = torch.fft.irfft(spec.reshape(-1, n_f, n_t).transpose(-1, -2), n=cfg.n_fft, dim=-1)  # (N, T, n_fft)
+        y = _overlap_add(frames.contiguous().numpy(), cfg.hop_length, window.numpy(), norm=ola_norm.numpy(),
+                         offset=p, length=n_out)  # (N, n_out), cropped and normalised
+        return torch.from_numpy(y).reshape(*lead, n_out)
     frames = torch.fft.irfft(spec.reshape(-1, n_f, n_t), n=cfg.n_fft, dim=-2)  # (N, n_fft, T)
     frames = frames * window[:, None]
     total = (n_t - 1) * cfg.hop_length + cfg.n_fft
     y = F.fold(frames, output_size=(1, total), kernel_size=(1, cfg.n_fft), stride=(1, cfg.hop_length))
-    if ola_norm is None:
-        ola_norm = _ola_norm(cfg, n_t, window)
     y = y.reshape(-1, total) / ola_norm  # (N, total)
-    p = cfg.pad_amount
-    n_out = cfg.num_samples(n_t) if length is None else int(length)
     y = y[:, p : p + n_out]
     if y.shape[-1] < n_out:
         y = F.pad(y, (0, n_out - y.shape[-1]))
     return y.reshape(*lead, n_out)
+
+
+BACKENDS = ("auto", "numba", "torch")
+
+
+def use_numba(backend: str, *tensors: torch.Tensor) -> bool:
+    """Whether to run on our Numba kernels (NumPy, CPU, no autograd) rather than torch ops: ``backend`` is
+    ``"numba"``, ``"torch"`` or ``"auto"`` (numba when every tensor is on the CPU and none needs a gradient)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    usable = all(t.device.type == "cpu" and not (torch.is_grad_enabled() and t.requires_grad) for t in tensors)
+    if backend == "numba" and not usable:
+        raise ValueError("backend='numba' needs CPU tensors without autograd; use backend='torch' here")
+    return backend == "numba" or (backend == "auto" and usable)
 
 
 def stft_magnitude(wave: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
