@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -219,10 +220,14 @@ class Generator(ClassLabels):
         return [self.label_names[y] if y is not None else "sample" for y in labels]
 
     def write(self, out: Path, mels: torch.Tensor, labels: list[int | None], griffin_lim_iters: int = 32,
-              titles: list[str] | None = None) -> list[Path]:
-        """WAVs (16-bit), .npy mels ``(n_mels, frames)`` and one PNG of all spectrograms into ``out``."""
+              titles: list[str] | None = None,
+              vocoder: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[Path]:
+        """WAVs (16-bit), .npy mels ``(n_mels, frames)`` and one PNG of all spectrograms into ``out``.
+
+        ``vocoder``: log-mels ``(n, n_mels, frames)`` in the mel config's units -> waves ``(n, samples)``
+        (e.g. a :class:`gen_media.vocoder.NeuralVocoder`); default Griffin-Lim."""
         out.mkdir(parents=True, exist_ok=True)
-        waves = self.vocode(mels, griffin_lim_iters)
+        waves = self.vocode(mels, griffin_lim_iters) if vocoder is None else vocoder(mels)
         names = [f"{i:03d}_{n}" for i, n in enumerate(self.names(labels))]
         paths = []
         for name, mel, wave in zip(names, mels, waves, strict=True):

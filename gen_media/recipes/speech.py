@@ -1,11 +1,15 @@
 """Speech recipe: ``python -m gen_media.recipes.speech COMMAND ...``
 
-    train     [--config FILE] [--out DIR] [--set key=value ...] [--resume]
-    generate  --checkpoint RUN_OR_FILE --out DIR [--n N] [--label WORD_OR_INDEX] [--seed S] [--interpolate]
-    mel       IN.wav|DIR OUT.npy|DIR [--preset NAME]
-    vocode    IN.npy|DIR OUT.wav|DIR [--vocoder griffinlim] [--iters N] [--preset NAME]
-    evaluate  --checkpoint RUN [--n N]
-    inspect   [--config FILE] [--set key=value ...] [--classes N]
+    train             [--config FILE] [--out DIR] [--set key=value ...] [--resume]
+    train-vocoder     [--config FILE] [--out DIR] [--set key=value ...] [--resume]   (recipes/speech/vocoder.toml)
+    generate          --checkpoint RUN_OR_FILE --out DIR [--n N] [--label WORD_OR_INDEX] [--seed S] [--interpolate]
+                      [--vocoder griffinlim|neural --vocoder-checkpoint VOCODER_RUN]
+    mel               IN.wav|DIR OUT.npy|DIR [--preset NAME]
+    vocode            IN.npy|DIR OUT.wav|DIR [--vocoder griffinlim|neural] [--checkpoint VOCODER_RUN] [--iters N]
+                      [--preset NAME] [--backend torch|numba]
+    evaluate          --checkpoint RUN [--n N]
+    evaluate-vocoder  --checkpoint VOCODER_RUN [--clips N]   (held-out copy-synthesis LSD vs Griffin-Lim, RTF)
+    inspect           [--config FILE] [--set key=value ...] [--classes N]
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import torch
 
 from gen_media.audio import MelConfig, griffin_lim, read_audio, write_wav
+from gen_media.config import add_common_args
 from gen_media.recipes.common import (
     add_generate_args,
     add_inspect_parser,
@@ -35,6 +40,7 @@ from gen_media.runs import seed_everything
 from gen_media.speech import Generator, SpeechConfig, SpeechTask, evaluate_run, load_mel_data, log_mels
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "speech" / "default.toml"
+VOCODER_CONFIG = DEFAULT_CONFIG.with_name("vocoder.toml")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 log = logging.getLogger("gen_media.speech")
 
@@ -55,11 +61,47 @@ def cmd_train(args: argparse.Namespace) -> int:
     return run_training(args, SpeechConfig, _prepare)
 
 
+def _prepare_vocoder(cfg):
+    from gen_media.vocoder import VocoderTask, load_wave_data
+
+    train = load_wave_data(cfg, "train", min_frames=cfg.train.segment_frames)
+    valid = load_wave_data(cfg, "test", pick=cfg.train.val_clips)
+    seed_everything(cfg.seed)  # the initialisation does not depend on how the data was made
+    task = VocoderTask(cfg, train, valid)
+    n_params = sum(p.numel() for p in task.generator.parameters())
+    summary = (f"{cfg.data.name}: {len(train)} training clips, {len(valid)} held out for validation; "
+               f"generator {n_params / 1e6:.2f}M parameters, strides {list(cfg.model.upsample_rates)}, "
+               f"crops of {cfg.train.segment_frames} frames, backend {cfg.model.backend}, "
+               f"adversarial {cfg.loss.adversarial}")
+    default_out = Path("runs") / f"vocoder-{cfg.data.name}"
+    return task, len(train), task.batch, default_out, summary
+
+
+def cmd_train_vocoder(args: argparse.Namespace) -> int:
+    from gen_media.vocoder import VocoderConfig
+
+    return run_training(args, VocoderConfig, _prepare_vocoder)
+
+
+def _load_vocoder(checkpoint: Path | None, flag: str, backend: str | None = None):
+    from gen_media.vocoder import NeuralVocoder
+
+    if checkpoint is None:
+        raise ValueError(f"--vocoder neural needs {flag} RUN (a train-vocoder run directory or .pt file)")
+    voc = NeuralVocoder.load(checkpoint, backend=backend)
+    set_threads(voc.cfg.train.threads)
+    return voc
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     gen = Generator.load(args.checkpoint)
     set_threads(gen.cfg.train.threads)
-    mels, labels, titles = generate_outputs(gen, args)
-    paths = gen.write(args.out, mels, labels, args.iters, titles=titles)
+    vocoder = None
+    if args.vocoder == "neural":
+        vocoder = _load_vocoder(args.vocoder_checkpoint, "--vocoder-checkpoint")
+        vocoder.check_mel_config(gen.mel, f"the decoder {args.checkpoint}")
+    mels, labels, titles = generate_outputs(gen, args)  # real-scale log-mels (de-normalized by the decoder)
+    paths = gen.write(args.out, mels, labels, args.iters, titles=titles, vocoder=vocoder)
     print(f"wrote {len(paths)} WAVs, mels (.npy) and spectrograms.png to {args.out}")
     return 0
 
@@ -104,13 +146,19 @@ def cmd_mel(args: argparse.Namespace) -> int:
 
 def cmd_vocode(args: argparse.Namespace) -> int:
     pairs = _io_pairs(args.input, args.output, (".npy",), ".wav")
+    voc = _load_vocoder(args.checkpoint, "--checkpoint", args.backend) if args.vocoder == "neural" else None
     for src, dst in pairs:
         mel = _mel_config_for(src, args.preset)
         m = torch.from_numpy(np.load(src).astype(np.float32))
         if m.ndim != 2 or m.shape[0] != mel.n_mels:
             raise ValueError(f"{src}: expected a mel of shape (n_mels={mel.n_mels}, frames), got {tuple(m.shape)}")
-        write_wav(dst, griffin_lim(m, mel, n_iter=args.iters).numpy(), mel.sample_rate)
-    print(f"wrote {len(pairs)} WAV file(s)")
+        if voc is not None:
+            voc.check_mel_config(mel, f"{src}")
+            wave = voc(m)  # (frames * hop,)
+        else:
+            wave = griffin_lim(m, mel, n_iter=args.iters)
+        write_wav(dst, wave.numpy(), mel.sample_rate)
+    print(f"wrote {len(pairs)} WAV file(s) ({args.vocoder})")
     return 0
 
 
@@ -122,6 +170,29 @@ def _mel_config_for(npy: Path, preset: str | None) -> MelConfig:
     if sidecar.is_file():
         return MelConfig.from_dict(json.loads(sidecar.read_text()))
     return MelConfig.preset("default")
+
+
+def cmd_evaluate_vocoder(args: argparse.Namespace) -> int:
+    from gen_media.vocoder import NeuralVocoder, load_wave_data, lsd_report, real_time_factor
+
+    voc = NeuralVocoder.load(args.checkpoint, backend=args.backend)
+    set_threads(voc.cfg.train.threads)
+    data = load_wave_data(voc.cfg, "test", pick=args.clips)
+    voc.check_mel_config(voc.cfg.mel_config, "the run's [mel] preset")
+    neural = torch.cat([voc(data.mels[i:i + 16]) for i in range(0, len(data), 16)])
+    gl = griffin_lim(data.mels, voc.mel, n_iter=args.iters)
+    report = {"run": str(args.checkpoint), "clips": len(data), "dataset": voc.cfg.data.name,
+              "neural": lsd_report(data.waves, neural, voc.mel),
+              f"griffin_lim_{args.iters}": lsd_report(data.waves, gl, voc.mel),
+              "neural_rtf": real_time_factor(voc, data.mels[:8], voc.mel),
+              "griffin_lim_rtf": real_time_factor(lambda m: griffin_lim(m, voc.mel, n_iter=args.iters),
+                                                  data.mels[:8], voc.mel, repeats=1),
+              "threads": torch.get_num_threads(), "backend": voc.generator.cfg.backend}
+    text = json.dumps(report, indent=2)
+    print(text)
+    run_dir = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
+    (run_dir / "evaluate_vocoder.json").write_text(text + "\n")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -136,11 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_train_parser(sub, DEFAULT_CONFIG, cmd_train)
+    p = add_common_args(sub.add_parser("train-vocoder", help="train a neural vocoder (mel -> waveform; default "
+                                       f"config: {VOCODER_CONFIG.name})"))
+    p.set_defaults(func=cmd_train_vocoder, default_config=VOCODER_CONFIG)
     add_inspect_parser(sub, DEFAULT_CONFIG, cmd_inspect)
 
     p = sub.add_parser("generate", help="generate WAVs, mels and a spectrogram PNG from a trained run")
     add_generate_args(p)
     p.add_argument("--iters", type=int, default=32, help="Griffin-Lim iterations")
+    p.add_argument("--vocoder", default="griffinlim", choices=["griffinlim", "neural"])
+    p.add_argument("--vocoder-checkpoint", type=Path, default=None, metavar="RUN",
+                   help="train-vocoder run directory (best.pt) or .pt file, for --vocoder neural")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("mel", help="log-mels of real audio (.npy, (n_mels, frames)) for copy-synthesis")
@@ -152,8 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("vocode", help="mels (.npy) to WAV")
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path)
-    p.add_argument("--vocoder", default="griffinlim", choices=["griffinlim"])
-    p.add_argument("--iters", type=int, default=32)
+    p.add_argument("--vocoder", default="griffinlim", choices=["griffinlim", "neural"])
+    p.add_argument("--checkpoint", type=Path, default=None, metavar="RUN",
+                   help="train-vocoder run directory (best.pt) or .pt file, for --vocoder neural")
+    p.add_argument("--backend", default=None, choices=["torch", "numba"], help="neural vocoder kernels")
+    p.add_argument("--iters", type=int, default=32, help="Griffin-Lim iterations")
     p.add_argument("--preset", default=None, choices=["default", "hifigan"],
                    help="mel settings (default: mel_config.json beside the input, else 'default')")
     p.set_defaults(func=cmd_vocode)
@@ -162,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, required=True, help="run directory or checkpoint file")
     p.add_argument("--n", type=int, default=None, help="generated clips per class (default: config eval.n_per_class)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("evaluate-vocoder", help="held-out copy-synthesis LSD of a neural vocoder vs Griffin-Lim, "
+                                                "and real-time factors (JSON)")
+    p.add_argument("--checkpoint", type=Path, required=True, help="train-vocoder run directory or .pt file")
+    p.add_argument("--clips", type=int, default=128, help="held-out clips, spread over the test split")
+    p.add_argument("--iters", type=int, default=32, help="Griffin-Lim iterations")
+    p.add_argument("--backend", default=None, choices=["torch", "numba"])
+    p.set_defaults(func=cmd_evaluate_vocoder)
     return parser
 
 
