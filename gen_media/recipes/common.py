@@ -23,8 +23,9 @@ def set_threads(n: int) -> None:
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
-def add_train_parser(sub, default_config: Path, func: Callable) -> None:
-    p = add_common_args(sub.add_parser("train", help=f"train a decoder (default config: {default_config.name})"))
+def add_train_parser(sub, default_config: Path, func: Callable, name: str = "train",
+                     what: str = "a decoder") -> None:
+    p = add_common_args(sub.add_parser(name, help=f"train {what} (default config: {default_config.name})"))
     p.set_defaults(func=func, default_config=default_config)
 
 

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from gen_media.audio import MelConfig, griffin_lim, read_audio, write_wav
-from gen_media.config import add_common_args
 from gen_media.recipes.common import (
     add_generate_args,
     add_inspect_parser,
@@ -207,9 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_train_parser(sub, DEFAULT_CONFIG, cmd_train)
-    p = add_common_args(sub.add_parser("train-vocoder", help="train a neural vocoder (mel -> waveform; default "
-                                       f"config: {VOCODER_CONFIG.name})"))
-    p.set_defaults(func=cmd_train_vocoder, default_config=VOCODER_CONFIG)
+    add_train_parser(sub, VOCODER_CONFIG, cmd_train_vocoder, "train-vocoder", "a neural vocoder (mel -> waveform)")
     add_inspect_parser(sub, DEFAULT_CONFIG, cmd_inspect)
 
     p = sub.add_parser("generate", help="generate WAVs, mels and a spectrogram PNG from a trained run")
