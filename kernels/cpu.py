@@ -85,29 +85,42 @@ def _sample_block(x4, n0, n1, g):
 
 
 @njit(cache=True)
+def _plane_offset(planes, n, c, phase):
+    """Flat offset of phase plane ``planes[n, c, phase]`` in a C-contiguous (N, C, P, Qd, Qh, Qw) array."""
+    return ((n * planes.shape[1] + c) * planes.shape[2] + phase) * (planes.shape[3] * planes.shape[4]
+                                                                     * planes.shape[5])
+
+
+@njit(cache=True)
 def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kernel, stride, padding,
                   dilation):
     """Add each tap's rows of y (row ``(co - c0)*T + t``, columns ``(n - n0)*S + i``) into its phase
-    plane at its shift: unit-stride runs along the width, no stride-s scatter."""
+    plane at its shift: unit-stride runs along the width, no stride-s scatter.
+
+    Indexing is flat (no array view per row): 3-D layers have rows of a few samples, where making a
+    view cost more than the adds.
+    """
     n_taps = kernel[0] * kernel[1] * kernel[2]
     size = in_size[0] * in_size[1] * in_size[2]
     h_in, w_in = in_size[1], in_size[2]
+    q_h, q_w = planes.shape[4], planes.shape[5]
+    dst_flat, src_flat, width = planes.reshape(-1), y.reshape(-1), y.shape[1]
     for t in range(n_taps):
         sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
         if _empty(sd) or _empty(sh) or _empty(sw):
             continue
         phase = _phase_index(sd, sh, sw, stride)
         for co in range(c0, c1):
-            row = y[(co - c0) * n_taps + t]
+            row = ((co - c0) * n_taps + t) * width
             for n in range(n0, n1):
-                plane = planes[n, g * c_out_g + co, phase]
-                base = (n - n0) * size
+                plane = _plane_offset(planes, n, g * c_out_g + co, phase)
+                base = row + (n - n0) * size
                 for i_d in range(sd[2], sd[3]):
                     for i_h in range(sh[2], sh[3]):
                         src = base + (i_d * h_in + i_h) * w_in
-                        dst = plane[i_d + sd[1], i_h + sh[1]]
+                        dst = plane + ((i_d + sd[1]) * q_h + i_h + sh[1]) * q_w + sw[1]
                         for i_w in range(sw[2], sw[3]):
-                            dst[i_w + sw[1]] += row[src + i_w]
+                            dst_flat[dst + i_w] += src_flat[src + i_w]
 
 
 @njit(parallel=True, cache=True)
@@ -196,23 +209,6 @@ def _interleave(planes, bias, out, stride):
                         _to_row(dst, planes[n, c, base + rw, qd, qh], rw, s_w, b)
 
 
-@njit(cache=True)
-def _gather_row(plane, sd, sh, sw, in_size, out):
-    """out[i] = plane[i + shift] where the tap reaches input position i, else 0.
-
-    plane is one phase plane (Qd, Qh, Qw) of one sample and channel of grad_output; out is (S_in,)."""
-    d_in, h_in, w_in = in_size
-    for i_d in range(d_in):
-        for i_h in range(h_in):
-            row = (i_d * h_in + i_h) * w_in
-            if sd[2] <= i_d < sd[3] and sh[2] <= i_h < sh[3]:
-                src = plane[i_d + sd[1], i_h + sh[1]]
-                for i_w in range(w_in):
-                    out[row + i_w] = src[i_w + sw[1]] if sw[2] <= i_w < sw[3] else 0
-            else:
-                out[row:row + w_in] = 0
-
-
 @njit(parallel=True, cache=True)
 def _phase_planes(go, stride):
     """Inverse of _interleave: (N, C, D, H, W) -> (N, C, phases, Qd, Qh, Qw), zero past the edge."""
@@ -258,18 +254,35 @@ def _bias_grad(go, gb):
 def _gather_columns(planes, n0, n1, g, c0, c1, t0, t1, c_out_g, in_size, out_size, kernel, stride, padding,
                     dilation, cols):
     """cols ((c1-c0)*(t1-t0), (n1-n0)*S_in): row ``(co-c0)*(t1-t0) + t-t0``, column ``(n-n0)*S_in + i`` is
-    tap t's shifted phase plane of grad_output (channel co, sample n) at input position i: the
-    operand that multiplies the weights of those taps."""
+    tap t's shifted phase plane of grad_output (channel co, sample n) at input position i, zero where the
+    tap misses: the operand that multiplies the weights of those taps. Flat indexing, as in _scatter_taps."""
     size = in_size[0] * in_size[1] * in_size[2]
+    d_in, h_in, w_in = in_size
+    q_h, q_w = planes.shape[4], planes.shape[5]
+    src_flat, dst_flat, width = planes.reshape(-1), cols.reshape(-1), cols.shape[1]
     taps = t1 - t0
     for t in range(t0, t1):
         sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
         phase = _phase_index(sd, sh, sw, stride)
+        lo, hi = sw[2], max(sw[2], sw[3])
         for co in range(c0, c1):
-            row = cols[(co - c0) * taps + t - t0]
+            row = ((co - c0) * taps + t - t0) * width
             for n in range(n0, n1):
-                _gather_row(planes[n, g * c_out_g + co, phase], sd, sh, sw, in_size,
-                            row[(n - n0) * size:(n - n0 + 1) * size])
+                plane = _plane_offset(planes, n, g * c_out_g + co, phase)
+                for i_d in range(d_in):
+                    for i_h in range(h_in):
+                        dst = row + (n - n0) * size + (i_d * h_in + i_h) * w_in
+                        if sd[2] <= i_d < sd[3] and sh[2] <= i_h < sh[3]:
+                            src = plane + ((i_d + sd[1]) * q_h + i_h + sh[1]) * q_w + sw[1]
+                            for i_w in range(lo):
+                                dst_flat[dst + i_w] = 0
+                            for i_w in range(lo, hi):
+                                dst_flat[dst + i_w] = src_flat[src + i_w]
+                            for i_w in range(hi, w_in):
+                                dst_flat[dst + i_w] = 0
+                        else:
+                            for i_w in range(w_in):
+                                dst_flat[dst + i_w] = 0
 
 
 @njit(parallel=True, cache=True)
