@@ -119,3 +119,16 @@ def test_float64_stays_float64_and_large_layers_match_torch(rng):
     theirs = TORCH[1](torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=2, padding=1)
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4, atol=1e-4)
     assert kernels.conv_transpose1d(x.astype(np.float64), w.astype(np.float64), stride=2).dtype == np.float64
+
+
+def test_benchmark_checks_results_before_timing():
+    """The CPU benchmark runs end to end on tiny shapes and refuses to time a wrong result."""
+    from gen_media.bench import kernels as bench
+
+    text = bench.main(["--quick", "--repeats", "2"])
+    assert text.count("| quick ") == 4 and "geometric-mean ratio" in text
+    shape = bench.QUICK_SHAPES[0]
+    good = np.ones((2, 3), np.float32)
+    bench._check_parity(shape, "forward", good, torch.from_numpy(good.copy()))
+    with pytest.raises(RuntimeError, match="differs from torch"):
+        bench._check_parity(shape, "forward", good + 1, torch.from_numpy(good.copy()))
