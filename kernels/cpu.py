@@ -27,6 +27,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from . import cpu1d
 from ._args import Geometry
 from ._threads import single_threaded_blas
 
@@ -437,6 +438,11 @@ def backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, ma
     gb = np.zeros(geom.c_out, geom.dtype) if need_bias else None
     if geom.batch == 0:
         return gx, gw, gb
+    if cpu1d.applies(geom) and (need_input or need_weight):
+        gx1, gw1 = cpu1d.backward(_flat(go5, 2), _flat(x5, 2), _flat(w5, 2), geom, need_input, need_weight)
+        gx = None if gx1 is None else gx1.reshape(geom.input_shape5)
+        gw = None if gw1 is None else gw1.reshape(geom.weight_shape5)
+        need_input = need_weight = False
     args = (geom.in_size, geom.out_size, geom.kernel, geom.stride, geom.padding, geom.dilation,
             geom.groups)
     n_taps, size = int(np.prod(geom.kernel)), int(np.prod(geom.in_size))

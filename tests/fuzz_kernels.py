@@ -1,6 +1,6 @@
 """Fuzz the public kernel API with any arguments, valid or not: ``python tests/fuzz_kernels.py N``.
 
-Every Numba function of ``kernels.cpu`` is recompiled serially with bounds checking first
+Every Numba function of ``kernels.cpu`` and ``kernels.cpu1d`` is recompiled serially with bounds checking first
 (:func:`bounds_checked`), so an index out of bounds inside a kernel raises IndexError instead of
 reading or writing stray memory. The contract checked, per call:
 
@@ -25,6 +25,7 @@ from numba import njit
 from numba.core.registry import CPUDispatcher as Dispatcher
 
 import kernels.cpu
+import kernels.cpu1d
 
 ALLOWED = (ValueError, TypeError)
 calls = 0
@@ -142,7 +143,8 @@ def fuzz_valid(n: int) -> None:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    bounds_checked(kernels.cpu)
+    for module in (kernels.cpu, kernels.cpu1d):
+        bounds_checked(module)
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     fuzz_valid(n // 4)
     fuzz_any(n)
