@@ -32,7 +32,28 @@ def warmup_cosine(steps: int, warmup_steps: int, floor: float = 0.05) -> Callabl
     return factor
 
 
-class GenerativeTask:
+class CheckpointedModels:
+    """``state_dict`` / ``load_state_dict`` of a task that holds ``models``, ``opts`` and ``scheds`` dicts."""
+
+    models: dict[str, torch.nn.Module]
+    opts: dict[str, torch.optim.Optimizer]
+    scheds: dict[str, torch.optim.lr_scheduler.LRScheduler]
+
+    def state_dict(self) -> dict:
+        return {"models": {k: m.state_dict() for k, m in self.models.items()},
+                "opts": {k: o.state_dict() for k, o in self.opts.items()},
+                "scheds": {k: s.state_dict() for k, s in self.scheds.items()}}
+
+    def load_state_dict(self, state) -> None:
+        for k, m in self.models.items():
+            m.load_state_dict(state["models"][k])
+        for k, o in self.opts.items():
+            o.load_state_dict(state["opts"][k])
+        for k, s in self.scheds.items():
+            s.load_state_dict(state["scheds"][k])
+
+
+class GenerativeTask(CheckpointedModels):
     """One optimizer step of a VAE (``model.objective = "vae"``) or hinge GAN (``"gan"``).
 
     ``cfg`` is a recipe config with ``model.{objective, latent_dim, beta}`` and
@@ -144,18 +165,6 @@ class GenerativeTask:
                                      for c in labels.unique()]).mean())
         return {"val": val, **checkerboard_report(self.decoder, fake, x)}
 
-    def state_dict(self):
-        return {"models": {k: m.state_dict() for k, m in self.models.items()},
-                "opts": {k: o.state_dict() for k, o in self.opts.items()},
-                "scheds": {k: s.state_dict() for k, s in self.scheds.items()}}
-
-    def load_state_dict(self, state) -> None:
-        for k, m in self.models.items():
-            m.load_state_dict(state["models"][k])
-        for k, o in self.opts.items():
-            o.load_state_dict(state["opts"][k])
-        for k, s in self.scheds.items():
-            s.load_state_dict(state["scheds"][k])
 
 
 def checkerboard_report(decoder: torch.nn.Module, generated: torch.Tensor, real: torch.Tensor) -> dict[str, float]:

@@ -19,7 +19,7 @@ import torch
 from gen_media.audio import MelConfig, griffin_lim, save_mel_png, write_wav
 from gen_media.data import load_speech_dataset
 from gen_media.speech import log_mels
-from gen_media.tasks import warmup_cosine
+from gen_media.tasks import CheckpointedModels, warmup_cosine
 
 from .config import VocoderConfig
 from .discriminators import VocoderDiscriminator
@@ -78,7 +78,7 @@ def wave_data(waves: torch.Tensor, mel: MelConfig, min_frames: int = 1) -> WaveD
     return WaveData(waves, mels, padded.contiguous(), mel.hop_length)
 
 
-class VocoderTask:
+class VocoderTask(CheckpointedModels):
     """The :class:`gen_media.trainer.TrainTask` of ``train-vocoder``: MR-STFT + mel L1 (+ optional LSGAN)."""
 
     def __init__(self, cfg: VocoderConfig, train: WaveData, valid: WaveData):
@@ -185,15 +185,3 @@ class VocoderTask:
     def extra_state(self) -> dict:
         return {"mel_config": self.mel.to_dict()}
 
-    def state_dict(self) -> dict:
-        return {"models": {k: m.state_dict() for k, m in self.models.items()},
-                "opts": {k: o.state_dict() for k, o in self.opts.items()},
-                "scheds": {k: s.state_dict() for k, s in self.scheds.items()}}
-
-    def load_state_dict(self, state) -> None:
-        for k, m in self.models.items():
-            m.load_state_dict(state["models"][k])
-        for k, o in self.opts.items():
-            o.load_state_dict(state["opts"][k])
-        for k, s in self.scheds.items():
-            s.load_state_dict(state["scheds"][k])
