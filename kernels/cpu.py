@@ -360,6 +360,45 @@ def _grad_weight_kernel(planes, x, gw, in_size, out_size, kernel, stride, paddin
                     gw[g * c_in_g + ci, co, t] = acc[ci, (co - c0) * (t1 - t0) + t - t0]
 
 
+@njit(parallel=True, cache=True)
+def _grads_kernel(planes, x, w, gx, gw_parts, in_size, out_size, kernel, stride, padding, dilation, groups,
+                  n_block, co_chunk):
+    """Both gradients from one gather: per block of samples and chunk of output channels, G is gathered
+    once and used twice, grad_input = W @ G and grad_weight += X @ G^T. Items are (group, part); part p
+    takes sample blocks p, p + parts, ... and sums its weight gradient into gw_parts[p]."""
+    n_batch, c_in, size = x.shape
+    c_in_g = c_in // groups
+    c_out_g, n_taps = w.shape[1], w.shape[2]
+    parts = gw_parts.shape[0]
+    w3 = w.reshape((groups, c_in_g, c_out_g * n_taps))
+    x4 = x.reshape((n_batch, groups, c_in_g, size))
+    gx4 = gx.reshape((n_batch, groups, c_in_g, size))
+    n_blocks = -(-n_batch // n_block)
+    chunks = -(-c_out_g // co_chunk)
+    for item in prange(groups * parts):
+        g, p = item // parts, item % parts
+        gwp = gw_parts[p, g * c_in_g:(g + 1) * c_in_g]  # (C_in/g, C_out/g * T)
+        for b in range(p, n_blocks, parts):
+            n0 = b * n_block
+            n1 = min(n_batch, n0 + n_block)
+            width = (n1 - n0) * size
+            xb = _sample_block(x4, n0, n1, g)
+            acc = np.zeros((c_in_g, width), x.dtype)
+            part = np.empty((c_in_g, width), x.dtype)
+            for k in range(chunks):
+                c0 = k * co_chunk
+                c1 = min(c_out_g, c0 + co_chunk)
+                cols = np.empty(((c1 - c0) * n_taps, width), x.dtype)
+                _gather_columns(planes, n0, n1, g, c0, c1, 0, n_taps, c_out_g, in_size, out_size, kernel, stride,
+                                padding, dilation, cols)
+                wb = np.ascontiguousarray(w3[g, :, c0 * n_taps:c1 * n_taps])  # (C_in/g, chunk * T)
+                np.dot(wb, cols, part)
+                acc += part
+                gwp[:, c0 * n_taps:c1 * n_taps] += np.dot(xb, cols.T)
+            for n in range(n0, n1):
+                gx4[n, g] = acc[:, (n - n0) * size:(n - n0 + 1) * size]
+
+
 def _flat(a: np.ndarray, lead: int) -> np.ndarray:
     """Collapse everything after the first `lead` axes (a free view of a C-contiguous array)."""
     return a.reshape(*a.shape[:lead], -1)
@@ -429,6 +468,13 @@ def _grad_weight_blocks(n_batch: int, c_out_g: int, groups: int, n_taps: int, si
     return co_block, tap_block, n_block
 
 
+def _grads_blocks(n_batch: int, c_out_g: int, n_taps: int, size: int, parts: int) -> tuple[int, int]:
+    """(samples, output channels) per step of _grads_kernel: wide GEMMs, a gathered operand within the
+    column budget, and at least one block of samples per part."""
+    n_block = max(1, min(-(-n_batch // parts), -(-MIN_COLUMNS // size)))
+    return n_block, max(1, min(c_out_g, COLUMN_BUDGET // (n_taps * n_block * size)))
+
+
 def backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, mask):
     """(grad_input, grad_weight, grad_bias) of conv_transpose3d; entries not in mask are None."""
     need_input, need_weight, need_bias = mask
@@ -447,7 +493,14 @@ def backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, ma
             geom.groups)
     n_taps, size = int(np.prod(geom.kernel)), int(np.prod(geom.in_size))
     c_in_g, c_out_g = geom.c_in // geom.groups, geom.c_out // geom.groups
-    if need_input or need_weight:
+    parts = numba.get_num_threads()
+    if need_input and need_weight and geom.batch >= parts:  # one gather serves both gradients
+        planes = _phase_planes(go5, geom.stride)
+        gw_parts = np.zeros((parts, geom.c_in, c_out_g * n_taps), geom.dtype)
+        _grads_kernel(planes, _flat(x5, 2), _flat(w5, 2), _flat(gx, 2), gw_parts, *args,
+                      *_grads_blocks(geom.batch, c_out_g, n_taps, size, parts))
+        gw = gw_parts.sum(axis=0).reshape(geom.weight_shape5)  # columns co*T + t: the weight's layout
+    elif need_input or need_weight:
         planes = _phase_planes(go5, geom.stride)
         if need_input:
             blocks = _grad_input_blocks(geom.batch, c_in_g, c_out_g, geom.groups, n_taps, size)

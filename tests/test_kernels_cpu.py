@@ -67,8 +67,8 @@ def test_output_mask_skips_gradients(nd, rng):
         got = BACKWARD[nd](go, x, w, stride=2, output_mask=mask)
         for want, g, m in zip(full, got, mask, strict=True):
             assert (g is None) != m
-            if m:
-                np.testing.assert_array_equal(g, want)
+            if m:  # both gradients together share one pass, so summation order may differ
+                np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("nd", [1, 3])
