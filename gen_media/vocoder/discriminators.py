@@ -14,6 +14,18 @@ from torch.nn.utils.parametrizations import weight_norm
 SLOPE = 0.1
 
 
+def _score_and_features(convs: nn.ModuleList, post: nn.Module,
+                        x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run the conv stack (leaky ReLU after each) and the scoring conv: ``(scores (B, -1), every layer's output)``."""
+    feats = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), SLOPE)
+        feats.append(x)
+    x = post(x)
+    feats.append(x)
+    return x.flatten(1), feats
+
+
 class PeriodDiscriminator(nn.Module):
     """Folds ``(B, L)`` audio into ``(B, 1, L / p, p)`` and convolves along the first axis only."""
 
@@ -31,13 +43,7 @@ class PeriodDiscriminator(nn.Module):
         pad = (-n) % self.period
         x = F.pad(wave, (0, pad), mode="reflect" if pad < n else "constant")  # (B, L'), L' multiple of p
         x = x.view(b, 1, -1, self.period)  # (B, 1, L' / p, p)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _score_and_features(self.convs, self.post, x)
 
 
 class ScaleDiscriminator(nn.Module):
@@ -55,13 +61,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = wave.unsqueeze(1)  # (B, 1, L)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _score_and_features(self.convs, self.post, x)
 
 
 class VocoderDiscriminator(nn.Module):
