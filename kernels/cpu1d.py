@@ -26,11 +26,16 @@ from ._args import Geometry
 from ._blas import gemm
 
 MIN_ROWS = 128  # rows per work item before splitting by samples instead (measured: 32 was slower)
+MIN_DEPTH = 16  # output channels per group below which per-tap GEMMs are too shallow (see applies)
 
 
 def applies(geom: Geometry) -> bool:
-    """True for problems that are 1-D in 3-D form (depth = height = 1 everywhere)."""
-    return geom.in_size[:2] == (1, 1) and geom.kernel[:2] == (1, 1) and geom.out_size[:2] == (1, 1)
+    """True for problems that are 1-D in 3-D form (depth = height = 1 everywhere) with at least ``MIN_DEPTH``
+    output channels per group. Each tap's GEMM contracts over those channels: with one (a vocoder's inverse
+    STFT, 1026 -> 1 channel, 1024 taps) every tap is an outer product, and ``kernels.cpu``'s gather feeding one
+    GEMM over all taps measured 4.7x faster (60.9 -> 12.9 ms, 0.95x torch)."""
+    return (geom.in_size[:2] == (1, 1) and geom.kernel[:2] == (1, 1) and geom.out_size[:2] == (1, 1)
+            and geom.c_out // geom.groups >= MIN_DEPTH)
 
 
 def _taps(geom: Geometry) -> tuple[np.ndarray, np.ndarray, int, int]:

@@ -5,7 +5,7 @@
 Both run in this process with the same thread count, interleaved (ours, torch, ours, ...)
 after a warm-up; JIT compile time is measured on the first call and reported on its own.
 The shapes are the reference shapes of the kernel issues plus the layers of the speech and
-video decoders and of a HiFi-GAN-style vocoder's upsampling stack.
+video decoders and of the vocoders (the iSTFT generator's inverse STFT, a HiFi-GAN upsampling stack).
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ SHAPES = [
     Shape("vocoder up 2", (4, 128, 512), 64, 16, 8, 4),
     Shape("vocoder up 3", (4, 64, 4096), 32, 4, 2, 1),
     Shape("vocoder up 4", (4, 32, 8192), 16, 4, 2, 1),
+    # the iSTFT vocoder's inverse STFT (2 x 513 coefficients -> 1 channel, kernel n_fft, stride hop): 16 x 32 frames
+    Shape("vocoder istft", (16, 1026, 32), 1, 1024, 256, 0),
 ]
 
 QUICK_SHAPES = [Shape("quick 1d", (2, 8, 6), 4, 4, 2, 1), Shape("quick 3d", (2, 4, 2, 3, 3), 3, 4, 2, 1)]

@@ -319,9 +319,10 @@ NOTES = [
     "librosa: NNLS by L-BFGS-B (mel_to_stft), then griffinlim (momentum 0.99). torchaudio: least squares + ReLU "
     "(InverseMelScale, our filterbank swapped in), then GriffinLim (momentum 0.99). All start from random phases.",
     "- LSD floors magnitudes at 1e-5: zero-padded clips (digital silence) make every method's LSD large; "
-    "compare LSD across rows, not with published values. The neural vocoder zeroes its output where the mel "
-    "is at the floor in every band (its silence gate), which removes most of that term; the column 'frames with "
-    "sound' leaves digital silence out and compares the vocoders where there is something to reconstruct.",
+    "compare LSD across rows, not with published values. A neural vocoder can be silent there (the iSTFT "
+    "generator's magnitudes are exp of its output; the HiFi-GAN generator has a silence gate), which removes "
+    "most of that term; the column 'frames with sound' leaves digital silence out and compares the vocoders "
+    "where there is something to reconstruct.",
 ]
 
 

@@ -67,9 +67,12 @@ def _prepare_vocoder(cfg):
     valid = load_wave_data(cfg, "test", pick=cfg.train.val_clips)
     seed_everything(cfg.seed)  # the initialisation does not depend on how the data was made
     task = VocoderTask(cfg, train, valid)
-    n_params = sum(p.numel() for p in task.generator.parameters())
+    n_params = sum(p.numel() for p in task.generator.parameters() if p.requires_grad)
+    m = cfg.model
+    design = (f"iSTFT ({m.layers} ConvNeXt blocks of {m.width})" if m.generator == "istft"
+              else f"HiFi-GAN (strides {list(m.upsample_rates)})")
     summary = (f"{cfg.data.name}: {len(train)} training clips, {len(valid)} held out for validation; "
-               f"generator {n_params / 1e6:.2f}M parameters, strides {list(cfg.model.upsample_rates)}, "
+               f"generator {design}, {n_params / 1e6:.2f}M trained parameters, "
                f"crops of {cfg.train.segment_frames} frames, backend {cfg.model.backend}, "
                f"adversarial {cfg.loss.adversarial}")
     default_out = Path("runs") / f"vocoder-{cfg.data.name}"

@@ -1,4 +1,4 @@
-"""Neural vocoder: a HiFi-GAN-style generator from log-mels to waveforms, trained in minutes on a CPU.
+"""Neural vocoder: log-mels to waveforms, trained in minutes on a CPU (an iSTFT generator, or HiFi-GAN's).
 
     from gen_media.vocoder import NeuralVocoder
     voc = NeuralVocoder.load("runs/vocoder-digits-synth")   # run dir (best.pt) or .pt file
@@ -9,7 +9,7 @@
 
 from .config import LossConfig, VocoderConfig, VocoderModelConfig, VocoderTrainConfig
 from .discriminators import VocoderDiscriminator
-from .generator import HiFiGANGenerator, silence_gain
+from .generator import HiFiGANGenerator, InverseSTFT, ISTFTGenerator, MelToWave, build_generator, silence_gain
 from .inference import NeuralVocoder
 from .losses import ReconstructionLoss
 from .metrics import lsd_report, real_time_factor
@@ -17,6 +17,9 @@ from .task import VocoderTask, WaveData, load_wave_data, wave_data
 
 __all__ = [
     "HiFiGANGenerator",
+    "ISTFTGenerator",
+    "InverseSTFT",
+    "MelToWave",
     "LossConfig",
     "NeuralVocoder",
     "ReconstructionLoss",
@@ -25,6 +28,7 @@ __all__ = [
     "VocoderModelConfig",
     "VocoderTask",
     "VocoderTrainConfig",
+    "build_generator",
     "WaveData",
     "load_wave_data",
     "lsd_report",

@@ -2,7 +2,8 @@
 
 The ``data`` and ``mel`` sections are the speech recipe's own classes, so a vocoder trained with the same
 dataset and preset can vocode what the speech decoders generate. Every length derives from the mel config:
-a training segment is ``segment_frames * hop_length`` samples, the upsampling strides multiply to the hop.
+a training segment is ``segment_frames * hop_length`` samples, the HiFi-GAN strides multiply to the hop, the
+iSTFT generator synthesises in the mel's own STFT.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ from gen_media.trainer import LoopConfig
 @dataclass
 class VocoderModelConfig:
     backend: Literal["torch", "numba"] = "torch"  # transposed convolutions on torch's op or our Numba kernels
+    generator: Literal["istft", "hifigan"] = "istft"  # frame-rate ConvNeXt + inverse STFT, or HiFi-GAN
+    width: int = 256  # istft: ConvNeXt channels
+    layers: int = 8  # istft: ConvNeXt blocks
+    mlp_ratio: int = 3  # istft: hidden width of each block's pointwise MLP, in multiples of width
     upsample_rates: tuple[int, ...] = (8, 8, 4)  # one ConvTranspose1d per entry (kernel 2x); product = hop
     upsample_initial_channel: int = 128  # width after conv_pre; halved by every upsampling stage
     resblock_kernels: tuple[int, ...] = (3, 5, 7)  # multi-receptive-field fusion: one residual block per kernel
     resblock_dilations: tuple[tuple[int, ...], ...] = ((1, 2), (2, 6), (3, 12))  # one dilation list per kernel
-    pre_kernel: int = 7  # conv_pre (mel -> channels) and conv_post (channels -> wave) kernel
+    pre_kernel: int = 7  # conv_pre / conv_post (hifigan); embed and depthwise convolutions (istft)
     slope: float = 0.1  # leaky-ReLU negative slope
-    silence_gate: bool = True  # zero the output where every mel band sits at the floor (digital silence)
+    silence_gate: bool = False  # zero the output where every mel band sits at the floor (hifigan needs it)
     gate_margin: float = 0.5  # a frame is silent when all bands are below log(floor) + this (log units)
 
     def __post_init__(self) -> None:
@@ -38,6 +43,9 @@ class VocoderModelConfig:
         if any(k % 2 == 0 for k in (*self.resblock_kernels, self.pre_kernel)):
             raise ConfigError("model.resblock_kernels / pre_kernel: expected odd kernels ('same' padding), got "
                               f"{list(self.resblock_kernels)} / {self.pre_kernel}")
+        if min(self.width, self.layers, self.mlp_ratio) < 1:
+            raise ConfigError(f"model.width / layers / mlp_ratio: expected >= 1, got {self.width} / {self.layers} / "
+                              f"{self.mlp_ratio}")
         width = self.upsample_initial_channel >> len(self.upsample_rates)
         if width < 1:
             raise ConfigError(f"model.upsample_initial_channel: {self.upsample_initial_channel} halved "
@@ -50,6 +58,8 @@ class LossConfig:
     stft_weight: float = 1.0  # weight of (spectral convergence + log-magnitude L1), averaged over resolutions
     mel_weight: float = 1.0  # weight of the log-mel L1
     log_eps: float = 1e-5  # log(|X| + eps) in the log-magnitude term: the eps of log_spectral_distance
+    phase_weight: float = 0.0  # APNet's anti-wrapped phase losses at the mel's STFT (0: off)
+    phase_floor: float = 1e-3  # phase terms only where the reference |X| exceeds this
     adversarial: bool = False  # multi-period + multi-scale discriminators, least-squares GAN + feature matching
     adv_weight: float = 1.0  # generator's adversarial term
     fm_weight: float = 2.0  # feature matching (L1 between discriminator features of real and generated audio)
@@ -100,7 +110,8 @@ class VocoderConfig:
 
     def __post_init__(self) -> None:
         mel = self.mel_config
-        check_upsample_rates(self.model.upsample_rates, mel.hop_length)
+        if self.model.generator == "hifigan":
+            check_upsample_rates(self.model.upsample_rates, mel.hop_length)
         seg = self.train.segment_frames * mel.hop_length
         need = max(stft_config(mel, s).min_samples for s in self.loss.stft_scales)
         if seg < need:

@@ -11,7 +11,7 @@ from gen_media.config import from_dict
 from gen_media.runs import load_checkpoint
 
 from .config import VocoderConfig
-from .generator import HiFiGANGenerator
+from .generator import MelToWave, build_generator
 
 
 def checkpoint_path(path: str | Path) -> Path:
@@ -29,13 +29,14 @@ def checkpoint_path(path: str | Path) -> Path:
 
 
 class NeuralVocoder:
-    """A trained :class:`HiFiGANGenerator` with its mel config; weight norm folded, eval mode, no grad.
+    """A trained generator (:class:`ISTFTGenerator` or :class:`HiFiGANGenerator`) with its mel config; weight
+    norm folded, eval mode, no grad.
 
     ``voc(log_mel)``: ``(n_mels, T)`` -> ``(T * hop,)`` or ``(B, n_mels, T)`` -> ``(B, T * hop)``, float32, on
     log-mels in the units of :func:`gen_media.speech.log_mels` (not normalized).
     """
 
-    def __init__(self, generator: HiFiGANGenerator, cfg: VocoderConfig | None = None):
+    def __init__(self, generator: MelToWave, cfg: VocoderConfig | None = None):
         self.generator = generator.eval()
         self.cfg = cfg
         self.mel: MelConfig = generator.mel
@@ -48,11 +49,14 @@ class NeuralVocoder:
         ckpt = load_checkpoint(file)
         if "generator" not in ckpt.get("task", {}).get("models", {}):
             raise ValueError(f"{file}: not a vocoder checkpoint (no generator); train one with train-vocoder")
+        model = ckpt["config"].get("model", {})
+        if "generator" not in model:  # written before the iSTFT generator existed: all were HiFi-GAN
+            ckpt["config"]["model"] = {**model, "generator": "hifigan"}
         cfg = from_dict(VocoderConfig, ckpt["config"])
         mel = MelConfig.from_dict(ckpt["extra"]["mel_config"])
         if backend is not None:
             cfg.model.backend = backend
-        gen = HiFiGANGenerator(mel, cfg.model)
+        gen = build_generator(mel, cfg.model)
         gen.load_state_dict(ckpt["task"]["models"]["generator"])
         return cls(gen.fold(), cfg)
 

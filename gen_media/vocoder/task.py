@@ -23,7 +23,7 @@ from gen_media.tasks import CheckpointedModels, warmup_cosine
 
 from .config import VocoderConfig
 from .discriminators import VocoderDiscriminator
-from .generator import HiFiGANGenerator
+from .generator import build_generator
 from .losses import ReconstructionLoss, feature_matching, lsgan_d_loss, lsgan_g_loss
 from .metrics import lsd_report
 
@@ -85,10 +85,11 @@ class VocoderTask(CheckpointedModels):
         self.cfg, self.train_data, self.valid = cfg, train, valid
         self.mel = cfg.mel_config
         t, loss = cfg.train, cfg.loss
-        self.generator = HiFiGANGenerator(self.mel, cfg.model)
+        self.generator = build_generator(self.mel, cfg.model)
         self.generator.set_normalization(train.mels)
         self.models: dict[str, torch.nn.Module] = {"generator": self.generator}
-        self.recon = ReconstructionLoss(self.mel, loss.stft_scales, loss.stft_weight, loss.mel_weight, loss.log_eps)
+        self.recon = ReconstructionLoss(self.mel, loss.stft_scales, loss.stft_weight, loss.mel_weight, loss.log_eps,
+                                        loss.phase_weight, loss.phase_floor)
         self.opts = {"gen": torch.optim.AdamW(self.generator.parameters(), lr=t.lr, betas=t.betas)}
         if loss.adversarial:
             self.models["discriminator"] = VocoderDiscriminator(loss.periods, loss.scales, loss.disc_channels)
@@ -118,8 +119,8 @@ class VocoderTask(CheckpointedModels):
         if adv:
             loss = loss + self._adv_terms(y, y_hat, out)
         self._update("gen", loss, self.generator)
-        for s in self.scheds.values():
-            s.step()
+        for name in ("gen", "disc") if adv else ("gen",):  # a schedule advances with its optimizer's steps
+            self.scheds[name].step()
         out.update({k: v.detach() for k, v in terms.items() if k != "loss"})
         out["loss"] = loss.detach()
         return out
