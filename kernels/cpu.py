@@ -111,12 +111,22 @@ def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kern
         if _empty(sd) or _empty(sh) or _empty(sw):
             continue
         phase = _phase_index(sd, sh, sw, stride)
+        # A tap that covers whole rows of a plane as wide as the input (shift 0 along the width, the usual
+        # kernel = 2 x stride layer) makes its rows consecutive in both arrays: one run per depth slice.
+        whole_rows = sw[1] == 0 and sw[2] == 0 and sw[3] == w_in and q_w == w_in
+        n_h = sh[3] - sh[2]
         for co in range(c0, c1):
             row = ((co - c0) * n_taps + t) * width
             for n in range(n0, n1):
                 plane = _plane_offset(planes, n, g * c_out_g + co, phase)
                 base = row + (n - n0) * size
                 for i_d in range(sd[2], sd[3]):
+                    if whole_rows:
+                        src = base + (i_d * h_in + sh[2]) * w_in
+                        dst = plane + ((i_d + sd[1]) * q_h + sh[2] + sh[1]) * q_w
+                        for j in range(n_h * w_in):
+                            dst_flat[dst + j] += src_flat[src + j]
+                        continue
                     for i_h in range(sh[2], sh[3]):
                         src = base + (i_d * h_in + i_h) * w_in
                         dst = plane + ((i_d + sd[1]) * q_h + i_h + sh[1]) * q_w + sw[1]
@@ -266,11 +276,27 @@ def _gather_columns(planes, n0, n1, g, c0, c1, t0, t1, c_out_g, in_size, out_siz
         sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
         phase = _phase_index(sd, sh, sw, stride)
         lo, hi = sw[2], max(sw[2], sw[3])
+        whole_rows = sw[1] == 0 and lo == 0 and hi == w_in and q_w == w_in  # as in _scatter_taps
+        h_lo, h_hi = sh[2], max(sh[2], sh[3])
         for co in range(c0, c1):
             row = ((co - c0) * taps + t - t0) * width
             for n in range(n0, n1):
                 plane = _plane_offset(planes, n, g * c_out_g + co, phase)
                 for i_d in range(d_in):
+                    if whole_rows:
+                        slab = row + (n - n0) * size + i_d * h_in * w_in
+                        if sd[2] <= i_d < sd[3]:
+                            src = plane + ((i_d + sd[1]) * q_h + h_lo + sh[1]) * q_w - h_lo * w_in
+                            for j in range(h_lo * w_in):
+                                dst_flat[slab + j] = 0
+                            for j in range(h_lo * w_in, h_hi * w_in):
+                                dst_flat[slab + j] = src_flat[src + j]
+                            for j in range(h_hi * w_in, h_in * w_in):
+                                dst_flat[slab + j] = 0
+                        else:
+                            for j in range(h_in * w_in):
+                                dst_flat[slab + j] = 0
+                        continue
                     for i_h in range(h_in):
                         dst = row + (n - n0) * size + (i_d * h_in + i_h) * w_in
                         if sd[2] <= i_d < sd[3] and sh[2] <= i_h < sh[3]:

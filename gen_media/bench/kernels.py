@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 import kernels
+from gen_media.bench import steady_allocator
 
 RESULTS = Path(__file__).parent / "results" / "kernels_cpu.md"
 
@@ -154,12 +155,14 @@ def _describe(shape: Shape) -> str:
     return f"{shape.input}->{shape.c_out} k{shape.kernel} s{shape.stride} p{shape.padding}"
 
 
-def table(rows: list[dict], compile_s: dict[str, float], threads: int) -> str:
+def table(rows: list[dict], compile_s: dict[str, float], threads: int, steady: bool = False) -> str:
+    allocator = (" glibc told to keep freed memory (gen_media.bench.steady_allocator), for both libraries alike."
+                 if steady else "")
     lines = [
         f"# CPU transposed convolution: ours vs torch {torch.__version__} (float32, {threads} threads)",
         "",
         f"Machine: {platform.processor() or platform.machine()}, numba {numba.__version__}. Results checked "
-        "against torch, then the median of interleaved runs after warm-up.",
+        f"against torch, then the median of interleaved runs after warm-up.{allocator}",
         "",
         "| layer | shape | pass | ours ms | torch ms | ours/torch | ours GFLOP/s | torch GFLOP/s |",
         "|---|---|---|---:|---:|---:|---:|---:|",
@@ -187,11 +190,12 @@ def main(argv: list[str] | None = None) -> str:
                         help="markdown table file (default: gen_media/bench/results/kernels_cpu.md; none with --quick)")
     parser.add_argument("--quick", action="store_true", help="tiny shapes, few runs: a smoke test")
     args = parser.parse_args(argv)
+    steady = steady_allocator()
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
     shapes = QUICK_SHAPES if args.quick else SHAPES
     rows, compile_s = run(shapes, 3 if args.quick else args.repeats)
-    text = table(rows, compile_s, args.threads)
+    text = table(rows, compile_s, args.threads, steady)
     print(text)
     out = args.out if args.out is not None else (None if args.quick else RESULTS)
     if out is not None:
