@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from . import cpu1d
 from ._args import Geometry
@@ -93,6 +93,38 @@ def _plane_offset(planes, n, c, phase):
 
 
 @njit(cache=True)
+def _add_run(dst, d0, src, s0, n):
+    """``dst[d0:d0+n] += src[s0:s0+n]`` on flat arrays. The indices are unsigned: with signed ones Numba checks
+    each for a negative (wrap-around) index, and that branch keeps LLVM from vectorising the loop (measured
+    2.4x slower on runs of 200, 3x on runs of 16)."""
+    if n <= 0:
+        return
+    d, s = uint64(d0), uint64(s0)
+    for j in range(uint64(n)):
+        dst[d + j] += src[s + j]
+
+
+@njit(cache=True)
+def _copy_run(dst, d0, src, s0, n):
+    """``dst[d0:d0+n] = src[s0:s0+n]`` (unsigned indices, as in _add_run)."""
+    if n <= 0:
+        return
+    d, s = uint64(d0), uint64(s0)
+    for j in range(uint64(n)):
+        dst[d + j] = src[s + j]
+
+
+@njit(cache=True)
+def _zero_run(dst, d0, n):
+    """``dst[d0:d0+n] = 0`` (unsigned indices, as in _add_run)."""
+    if n <= 0:
+        return
+    d = uint64(d0)
+    for j in range(uint64(n)):
+        dst[d + j] = 0
+
+
+@njit(cache=True)
 def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kernel, stride, padding,
                   dilation):
     """Add each tap's rows of y (row ``(co - c0)*T + t``, columns ``(n - n0)*S + i``) into its phase
@@ -124,14 +156,12 @@ def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kern
                     if whole_rows:
                         src = base + (i_d * h_in + sh[2]) * w_in
                         dst = plane + ((i_d + sd[1]) * q_h + sh[2] + sh[1]) * q_w
-                        for j in range(n_h * w_in):
-                            dst_flat[dst + j] += src_flat[src + j]
+                        _add_run(dst_flat, dst, src_flat, src, n_h * w_in)
                         continue
                     for i_h in range(sh[2], sh[3]):
-                        src = base + (i_d * h_in + i_h) * w_in
-                        dst = plane + ((i_d + sd[1]) * q_h + i_h + sh[1]) * q_w + sw[1]
-                        for i_w in range(sw[2], sw[3]):
-                            dst_flat[dst + i_w] += src_flat[src + i_w]
+                        src = base + (i_d * h_in + i_h) * w_in + sw[2]
+                        dst = plane + ((i_d + sd[1]) * q_h + i_h + sh[1]) * q_w + sw[1] + sw[2]
+                        _add_run(dst_flat, dst, src_flat, src, sw[3] - sw[2])
 
 
 @njit(parallel=True, cache=True)
@@ -175,16 +205,19 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
 
 @njit(cache=True)
 def _to_row(dst, src, rw, s_w, b):
-    """dst[q*s_w + rw] = src[q] + b: one phase's samples into their places along a row."""
-    for q in range((dst.shape[0] - rw + s_w - 1) // s_w):
-        dst[q * s_w + rw] = src[q] + b
+    """dst[q*s_w + rw] = src[q] + b: one phase's samples into their places along a row (unsigned indices, see
+    _add_run)."""
+    rw_u, sw_u = uint64(rw), uint64(s_w)
+    for q in range(uint64((dst.shape[0] - rw + s_w - 1) // s_w)):
+        dst[q * sw_u + rw_u] = src[q] + b
 
 
 @njit(cache=True)
 def _from_row(src, dst, rw, s_w):
     """dst[q] = src[q*s_w + rw]: the inverse of _to_row (without a bias)."""
-    for q in range((src.shape[0] - rw + s_w - 1) // s_w):
-        dst[q] = src[q * s_w + rw]
+    rw_u, sw_u = uint64(rw), uint64(s_w)
+    for q in range(uint64((src.shape[0] - rw + s_w - 1) // s_w)):
+        dst[q] = src[q * sw_u + rw_u]
 
 
 @njit(parallel=True, cache=True)
@@ -196,6 +229,7 @@ def _interleave(planes, bias, out, stride):
     """
     n_batch, c_out, d_out, h_out, w_out = out.shape
     s_w = stride[2]
+    one = uint64(1)  # unsigned indices throughout the rows (see _add_run)
     for j in prange(n_batch * c_out):
         n, c = j // c_out, j % c_out
         b = bias[c]
@@ -206,13 +240,13 @@ def _interleave(planes, bias, out, stride):
                 dst = out[n, c, od, oh]
                 if s_w == 1:
                     src = planes[n, c, base, qd, qh]
-                    for ow in range(w_out):
+                    for ow in range(uint64(w_out)):
                         dst[ow] = src[ow] + b
                 elif s_w == 2:
                     even, odd = planes[n, c, base, qd, qh], planes[n, c, base + 1, qd, qh]
-                    for q in range(w_out // 2):
-                        dst[2 * q] = even[q] + b
-                        dst[2 * q + 1] = odd[q] + b
+                    for q in range(uint64(w_out // 2)):
+                        dst[q + q] = even[q] + b
+                        dst[q + q + one] = odd[q] + b
                     if w_out % 2:
                         dst[w_out - 1] = even[w_out // 2] + b
                 else:
@@ -229,6 +263,7 @@ def _phase_planes(go, stride):
     q_h = -(-h_out // stride[1])
     q_w = -(-w_out // s_w)
     planes = np.zeros((n_batch, c_out, stride[0] * stride[1] * s_w, q_d, q_h, q_w), go.dtype)
+    one = uint64(1)  # unsigned indices throughout the rows (see _add_run)
     for j in prange(n_batch * c_out):
         n, c = j // c_out, j % c_out
         for od in range(d_out):
@@ -240,9 +275,9 @@ def _phase_planes(go, stride):
                     planes[n, c, base, qd, qh, :] = src
                 elif s_w == 2:
                     even, odd = planes[n, c, base, qd, qh], planes[n, c, base + 1, qd, qh]
-                    for q in range(w_out // 2):
-                        even[q] = src[2 * q]
-                        odd[q] = src[2 * q + 1]
+                    for q in range(uint64(w_out // 2)):
+                        even[q] = src[q + q]
+                        odd[q] = src[q + q + one]
                     if w_out % 2:
                         even[w_out // 2] = src[w_out - 1]
                 else:
@@ -275,9 +310,11 @@ def _gather_columns(planes, n0, n1, g, c0, c1, t0, t1, c_out_g, in_size, out_siz
     for t in range(t0, t1):
         sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
         phase = _phase_index(sd, sh, sw, stride)
-        lo, hi = sw[2], max(sw[2], sw[3])
+        lo = min(sw[2], w_in)  # a tap that misses can start past the row (large dilation and padding)
+        hi = max(lo, sw[3])
         whole_rows = sw[1] == 0 and lo == 0 and hi == w_in and q_w == w_in  # as in _scatter_taps
-        h_lo, h_hi = sh[2], max(sh[2], sh[3])
+        h_lo = min(sh[2], h_in)
+        h_hi = max(h_lo, sh[3])
         for co in range(c0, c1):
             row = ((co - c0) * taps + t - t0) * width
             for n in range(n0, n1):
@@ -286,30 +323,22 @@ def _gather_columns(planes, n0, n1, g, c0, c1, t0, t1, c_out_g, in_size, out_siz
                     if whole_rows:
                         slab = row + (n - n0) * size + i_d * h_in * w_in
                         if sd[2] <= i_d < sd[3]:
-                            src = plane + ((i_d + sd[1]) * q_h + h_lo + sh[1]) * q_w - h_lo * w_in
-                            for j in range(h_lo * w_in):
-                                dst_flat[slab + j] = 0
-                            for j in range(h_lo * w_in, h_hi * w_in):
-                                dst_flat[slab + j] = src_flat[src + j]
-                            for j in range(h_hi * w_in, h_in * w_in):
-                                dst_flat[slab + j] = 0
+                            src = plane + ((i_d + sd[1]) * q_h + h_lo + sh[1]) * q_w
+                            _zero_run(dst_flat, slab, h_lo * w_in)
+                            _copy_run(dst_flat, slab + h_lo * w_in, src_flat, src, (h_hi - h_lo) * w_in)
+                            _zero_run(dst_flat, slab + h_hi * w_in, (h_in - h_hi) * w_in)
                         else:
-                            for j in range(h_in * w_in):
-                                dst_flat[slab + j] = 0
+                            _zero_run(dst_flat, slab, h_in * w_in)
                         continue
                     for i_h in range(h_in):
                         dst = row + (n - n0) * size + (i_d * h_in + i_h) * w_in
                         if sd[2] <= i_d < sd[3] and sh[2] <= i_h < sh[3]:
                             src = plane + ((i_d + sd[1]) * q_h + i_h + sh[1]) * q_w + sw[1]
-                            for i_w in range(lo):
-                                dst_flat[dst + i_w] = 0
-                            for i_w in range(lo, hi):
-                                dst_flat[dst + i_w] = src_flat[src + i_w]
-                            for i_w in range(hi, w_in):
-                                dst_flat[dst + i_w] = 0
+                            _zero_run(dst_flat, dst, lo)
+                            _copy_run(dst_flat, dst + lo, src_flat, src + lo, hi - lo)
+                            _zero_run(dst_flat, dst + hi, w_in - hi)
                         else:
-                            for i_w in range(w_in):
-                                dst_flat[dst + i_w] = 0
+                            _zero_run(dst_flat, dst, w_in)
 
 
 @njit(parallel=True, cache=True)

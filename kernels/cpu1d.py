@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from ._args import Geometry
 from ._blas import gemm
@@ -83,8 +83,9 @@ def _phase_planes(go, stride, margin, row):
         src = go[n, c]
         for r in range(stride):
             dst = planes[c, r, n * row + margin:(n + 1) * row]
-            for q in range((length - r + stride - 1) // stride):
-                dst[q] = src[q * stride + r]
+            r_u, s_u = uint64(r), uint64(stride)  # unsigned indices: no wrap-around checks (see kernels.cpu)
+            for q in range(uint64((length - r + stride - 1) // stride)):
+                dst[q] = src[q * s_u + r_u]
     return planes
 
 

@@ -27,7 +27,10 @@ from numba.core.registry import CPUDispatcher as Dispatcher
 import kernels.cpu
 import kernels.cpu1d
 
-ALLOWED = (ValueError, TypeError)
+# Invalid arguments must raise ValueError / TypeError. A valid call whose output cannot exist (dilation 1e12 makes
+# a 3.6 TiB output) may instead fail where it allocates, with NumPy's MemoryError naming the size: it never
+# reaches a kernel, and that is the honest answer (drawn by chance: it failed 2 of 5 runs of this fuzzer).
+ALLOWED = (ValueError, TypeError, MemoryError)
 calls = 0
 
 # Scalars and tuples an argument might be given: the valid ones and every common mistake.
