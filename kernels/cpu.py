@@ -29,6 +29,7 @@ from numba import njit, prange, uint64
 
 from . import cpu1d
 from ._args import Geometry
+from ._blas import gemm
 from ._threads import single_threaded_blas
 
 # The kernels parallelise over work items with Numba's threads and call BLAS inside them;
@@ -125,38 +126,80 @@ def _zero_run(dst, d0, n):
 
 
 @njit(cache=True)
+def _keep_columns(keep, w, lo, hi):
+    """keep[k] = 1 where column ``k % w`` of a slab of rows ``w`` wide lies in ``[lo, hi)``, else 0."""
+    for k in range(keep.shape[0]):
+        c = k % w
+        keep[k] = 1 if lo <= c < hi else 0
+
+
+@njit(cache=True)
+def _add_run_masked(dst, d0, src, s0, keep, k0, n):
+    """``dst[d0+j] += src[s0+j]`` where ``keep[k0+j]``, for j < n. A select, not a branch, so the loop
+    vectorises: it reads and writes every element of the run, adding 0 where keep is 0 (never a masked
+    source value, which may be anything)."""
+    if n <= 0:
+        return
+    d, s, k = uint64(d0), uint64(s0), uint64(k0)
+    zero = dst.dtype.type(0)
+    for j in range(uint64(n)):
+        dst[d + j] = dst[d + j] + (src[s + j] if keep[k + j] != 0 else zero)
+
+
+@njit(cache=True)
+def _copy_run_masked(dst, d0, src, s0, keep, k0, n):
+    """``dst[d0+j] = src[s0+j]`` where ``keep[k0+j]``, else 0, for j < n (a select, as in _add_run_masked)."""
+    if n <= 0:
+        return
+    d, s, k = uint64(d0), uint64(s0), uint64(k0)
+    zero = dst.dtype.type(0)
+    for j in range(uint64(n)):
+        dst[d + j] = src[s + j] if keep[k + j] != 0 else zero
+
+
+@njit(cache=True)
 def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kernel, stride, padding,
                   dilation):
     """Add each tap's rows of y (row ``(co - c0)*T + t``, columns ``(n - n0)*S + i``) into its phase
     plane at its shift: unit-stride runs along the width, no stride-s scatter.
 
-    Indexing is flat (no array view per row): 3-D layers have rows of a few samples, where making a
-    view cost more than the adds.
+    When the planes are as wide as the input (the usual kernel = 2 x stride layer), a tap's rows have the
+    same stride in both arrays, so one depth slice of a tap is one run even when the tap is shifted along
+    the width: the columns that would wrap into the next row are masked (``_keep_columns``). Otherwise
+    each row is a run. Indexing is flat (no array view per row): 3-D layers have rows of a few samples.
     """
     n_taps = kernel[0] * kernel[1] * kernel[2]
     size = in_size[0] * in_size[1] * in_size[2]
     h_in, w_in = in_size[1], in_size[2]
     q_h, q_w = planes.shape[4], planes.shape[5]
     dst_flat, src_flat, width = planes.reshape(-1), y.reshape(-1), y.shape[1]
+    slabs = q_w == w_in
+    keep = np.empty(h_in * w_in if slabs else 0, np.int32)
     for t in range(n_taps):
         sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
         if _empty(sd) or _empty(sh) or _empty(sw):
             continue
         phase = _phase_index(sd, sh, sw, stride)
-        # A tap that covers whole rows of a plane as wide as the input (shift 0 along the width, the usual
-        # kernel = 2 x stride layer) makes its rows consecutive in both arrays: one run per depth slice.
-        whole_rows = sw[1] == 0 and sw[2] == 0 and sw[3] == w_in and q_w == w_in
         n_h = sh[3] - sh[2]
+        # slab run: columns [k0, k1) of the tap's rows sh[2].., first and last kept element included, so
+        # every element it touches lies in this depth slice of the plane
+        k0, k1 = sw[2], (n_h - 1) * w_in + sw[3]
+        masked = slabs and not (sw[2] == 0 and sw[3] == w_in)
+        if masked:
+            _keep_columns(keep, w_in, sw[2], sw[3])
         for co in range(c0, c1):
             row = ((co - c0) * n_taps + t) * width
             for n in range(n0, n1):
                 plane = _plane_offset(planes, n, g * c_out_g + co, phase)
                 base = row + (n - n0) * size
                 for i_d in range(sd[2], sd[3]):
-                    if whole_rows:
+                    if slabs:
                         src = base + (i_d * h_in + sh[2]) * w_in
-                        dst = plane + ((i_d + sd[1]) * q_h + sh[2] + sh[1]) * q_w
-                        _add_run(dst_flat, dst, src_flat, src, n_h * w_in)
+                        dst = plane + ((i_d + sd[1]) * q_h + sh[2] + sh[1]) * q_w + sw[1]
+                        if masked:
+                            _add_run_masked(dst_flat, dst + k0, src_flat, src + k0, keep, k0, k1 - k0)
+                        else:
+                            _add_run(dst_flat, dst + k0, src_flat, src + k0, k1 - k0)
                         continue
                     for i_h in range(sh[2], sh[3]):
                         src = base + (i_d * h_in + i_h) * w_in + sw[2]
@@ -171,18 +214,22 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
 
     Work items are (group, block of output channels, block of samples). Each makes one GEMM for all
     taps of its channels, ``Y = W_block^T @ X_block``: the weight as stored, ``(C_in/g, C_out/g * T)``
-    per group, is already that operand (transposed by BLAS, not copied), and a block of samples
-    side by side gives small-spatial layers wide products. The items own disjoint rows of the phase
-    planes, so they need no synchronisation; BLAS runs single-threaded inside them.
+    per group, is already that operand (BLAS reads the block's columns in place), and a block of samples
+    side by side gives small-spatial layers wide products. The items own disjoint phase planes, which
+    each zeroes itself (in parallel, and into its cache just before the scatter), so they need no
+    synchronisation; BLAS runs single-threaded inside them.
     """
     n_batch, c_in, size = x.shape
     c_in_g = c_in // groups
     c_out_g, n_taps = w.shape[1], w.shape[2]
     x4 = x.reshape((n_batch, groups, c_in_g, size))
-    w3 = w.reshape((groups, c_in_g, c_out_g * n_taps))  # column co*T + t: tap t into output channel co
-    planes = np.zeros((n_batch, out.shape[1], stride[0] * stride[1] * stride[2],
+    w_flat = w.reshape(-1)
+    lda = c_out_g * n_taps  # row stride of the stored weight: column co*T + t is tap t into channel co
+    planes = np.empty((n_batch, out.shape[1], stride[0] * stride[1] * stride[2],
                        -(-out_size[0] // stride[0]), -(-out_size[1] // stride[1]),
                        -(-out_size[2] // stride[2])), x.dtype)
+    plane_flat = planes.reshape(-1)
+    plane_size = planes.size // max(1, n_batch * out.shape[1])  # all phases of one (sample, channel)
     co_blocks = -(-c_out_g // co_block)
     n_blocks = -(-n_batch // n_block)
     for item in prange(groups * co_blocks * n_blocks):
@@ -191,13 +238,13 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
         c1 = min(c_out_g, c0 + co_block)
         n0 = (item % n_blocks) * n_block
         n1 = min(n_batch, n0 + n_block)
+        for n in range(n0, n1):
+            _zero_run(plane_flat, _plane_offset(planes, n, g * c_out_g + c0, 0), (c1 - c0) * plane_size)
         xb = _sample_block(x4, n0, n1, g)
-        if c1 - c0 == c_out_g:
-            wb = w3[g]
-        else:
-            wb = np.ascontiguousarray(w3[g][:, c0 * n_taps:c1 * n_taps])  # (C_in/g, block * T)
         y = np.empty(((c1 - c0) * n_taps, xb.shape[1]), x.dtype)
-        np.dot(wb.T, xb, y)  # every tap of every channel in the block
+        # every tap of every channel in the block: (block * T, C_in/g) @ (C_in/g, columns)
+        gemm(w_flat, g * c_in_g * lda + c0 * n_taps, lda, True, xb.reshape(-1), 0, xb.shape[1], False,
+             y.reshape(-1), 0, y.shape[1], y.shape[0], y.shape[1], c_in_g, 0.0)
         _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kernel, stride, padding,
                       dilation)
     _interleave(planes, bias, out, stride)
@@ -301,38 +348,49 @@ def _gather_columns(planes, n0, n1, g, c0, c1, t0, t1, c_out_g, in_size, out_siz
                     dilation, cols):
     """cols ((c1-c0)*(t1-t0), (n1-n0)*S_in): row ``(co-c0)*(t1-t0) + t-t0``, column ``(n-n0)*S_in + i`` is
     tap t's shifted phase plane of grad_output (channel co, sample n) at input position i, zero where the
-    tap misses: the operand that multiplies the weights of those taps. Flat indexing, as in _scatter_taps."""
+    tap misses: the operand that multiplies the weights of those taps. Flat indexing and one masked run
+    per depth slice where the planes are as wide as the input, as in _scatter_taps."""
     size = in_size[0] * in_size[1] * in_size[2]
     d_in, h_in, w_in = in_size
     q_h, q_w = planes.shape[4], planes.shape[5]
     src_flat, dst_flat, width = planes.reshape(-1), cols.reshape(-1), cols.shape[1]
     taps = t1 - t0
+    slabs = q_w == w_in
+    keep = np.empty(h_in * w_in if slabs else 0, np.int32)
     for t in range(t0, t1):
         sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
         phase = _phase_index(sd, sh, sw, stride)
         lo = min(sw[2], w_in)  # a tap that misses can start past the row (large dilation and padding)
         hi = max(lo, sw[3])
-        whole_rows = sw[1] == 0 and lo == 0 and hi == w_in and q_w == w_in  # as in _scatter_taps
         h_lo = min(sh[2], h_in)
         h_hi = max(h_lo, sh[3])
+        hits = lo < hi and h_lo < h_hi
+        # slab run: the kept elements from the first to the last, zeros on either side (see _scatter_taps)
+        k0, k1 = h_lo * w_in + lo, (h_hi - 1) * w_in + hi
+        masked = slabs and hits and not (lo == 0 and hi == w_in)
+        if masked:
+            _keep_columns(keep, w_in, lo, hi)
         for co in range(c0, c1):
             row = ((co - c0) * taps + t - t0) * width
             for n in range(n0, n1):
                 plane = _plane_offset(planes, n, g * c_out_g + co, phase)
                 for i_d in range(d_in):
-                    if whole_rows:
-                        slab = row + (n - n0) * size + i_d * h_in * w_in
-                        if sd[2] <= i_d < sd[3]:
-                            src = plane + ((i_d + sd[1]) * q_h + h_lo + sh[1]) * q_w
-                            _zero_run(dst_flat, slab, h_lo * w_in)
-                            _copy_run(dst_flat, slab + h_lo * w_in, src_flat, src, (h_hi - h_lo) * w_in)
-                            _zero_run(dst_flat, slab + h_hi * w_in, (h_in - h_hi) * w_in)
+                    slab = row + (n - n0) * size + i_d * h_in * w_in
+                    if not (hits and sd[2] <= i_d < sd[3]):
+                        _zero_run(dst_flat, slab, h_in * w_in)
+                        continue
+                    if slabs:
+                        src = plane + ((i_d + sd[1]) * q_h + sh[1]) * q_w + sw[1]
+                        _zero_run(dst_flat, slab, k0)
+                        if masked:
+                            _copy_run_masked(dst_flat, slab + k0, src_flat, src + k0, keep, k0, k1 - k0)
                         else:
-                            _zero_run(dst_flat, slab, h_in * w_in)
+                            _copy_run(dst_flat, slab + k0, src_flat, src + k0, k1 - k0)
+                        _zero_run(dst_flat, slab + k1, h_in * w_in - k1)
                         continue
                     for i_h in range(h_in):
-                        dst = row + (n - n0) * size + (i_d * h_in + i_h) * w_in
-                        if sd[2] <= i_d < sd[3] and sh[2] <= i_h < sh[3]:
+                        dst = slab + i_h * w_in
+                        if h_lo <= i_h < h_hi:
                             src = plane + ((i_d + sd[1]) * q_h + i_h + sh[1]) * q_w + sw[1]
                             _zero_run(dst_flat, dst, lo)
                             _copy_run(dst_flat, dst + lo, src_flat, src + lo, hi - lo)
