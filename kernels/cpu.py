@@ -23,6 +23,8 @@ height = 1.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numba import njit, prange, uint64
@@ -207,6 +209,18 @@ def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kern
                         _add_run(dst_flat, dst, src_flat, src, sw[3] - sw[2])
 
 
+@njit(cache=True)
+def _forward_item(item, c_out_g, co_block, n_batch, n_block):
+    """Work item -> (group, channels c0..c1-1 of the group, samples n0..n1-1); items run group-major, then
+    channel blocks, then sample blocks."""
+    co_blocks = -(-c_out_g // co_block)
+    n_blocks = -(-n_batch // n_block)
+    g = item // (co_blocks * n_blocks)
+    c0 = ((item // n_blocks) % co_blocks) * co_block
+    n0 = (item % n_blocks) * n_block
+    return g, c0, min(c_out_g, c0 + co_block), n0, min(n_batch, n0 + n_block)
+
+
 @njit(parallel=True, cache=True)
 def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding, dilation, groups,
                     co_block, n_block):
@@ -233,11 +247,7 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
     co_blocks = -(-c_out_g // co_block)
     n_blocks = -(-n_batch // n_block)
     for item in prange(groups * co_blocks * n_blocks):
-        g = item // (co_blocks * n_blocks)
-        c0 = ((item // n_blocks) % co_blocks) * co_block
-        c1 = min(c_out_g, c0 + co_block)
-        n0 = (item % n_blocks) * n_block
-        n1 = min(n_batch, n0 + n_block)
+        g, c0, c1, n0, n1 = _forward_item(item, c_out_g, co_block, n_batch, n_block)
         for n in range(n0, n1):
             _zero_run(plane_flat, _plane_offset(planes, n, g * c_out_g + c0, 0), (c1 - c0) * plane_size)
         xb = _sample_block(x4, n0, n1, g)
@@ -247,7 +257,68 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
              y.reshape(-1), 0, y.shape[1], y.shape[0], y.shape[1], c_in_g, 0.0)
         _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kernel, stride, padding,
                       dilation)
-    _interleave(planes, bias, out, stride)
+    _interleave(planes, bias, out, stride, False)
+
+
+@njit(cache=True)
+def _scatter_rows(y, planes, n0, n1, c0, c1, g, c_out_g, length, out_len, n_taps, stride, padding, dilation):
+    """_scatter_taps for _forward_rows_kernel: y's row ``(co - c0)*T + t`` holds samples n0..n1-1 side by side,
+    and so do the planes' rows, so each tap of each channel is one run over the block of samples, masked at the
+    samples' edges when the planes are as wide as the input (the layers this layout is chosen for)."""
+    q = planes.shape[5]
+    dst_flat, src_flat, width = planes.reshape(-1), y.reshape(-1), y.shape[1]
+    slab = q == length
+    keep = np.empty(width, np.int32)
+    for t in range(n_taps):
+        phase, shift, i_lo, i_hi = tap_span(length, out_len, t, stride, padding, dilation)
+        if i_lo >= i_hi:
+            continue
+        k0, k1 = i_lo, (n1 - n0 - 1) * length + i_hi  # first and last kept element, as in _scatter_taps
+        masked = slab and not (i_lo == 0 and i_hi == length)
+        if masked:
+            _keep_columns(keep, length, i_lo, i_hi)
+        for co in range(c0, c1):
+            src = ((co - c0) * n_taps + t) * width
+            dst = _plane_offset(planes, 0, g * c_out_g + co, phase) + n0 * q + shift
+            if not slab:
+                for n in range(n1 - n0):
+                    _add_run(dst_flat, dst + n * q + i_lo, src_flat, src + n * length + i_lo, i_hi - i_lo)
+            elif masked:
+                _add_run_masked(dst_flat, dst + k0, src_flat, src + k0, keep, k0, k1 - k0)
+            else:
+                _add_run(dst_flat, dst + k0, src_flat, src + k0, k1 - k0)
+
+
+@njit(parallel=True, cache=True)
+def _forward_rows_kernel(xr, w, bias, out, length, out_len, stride, padding, dilation, groups, co_block,
+                         n_block):
+    """_forward_kernel for a 1-D problem with short rows: xr (C_in, N * L) holds each channel's rows of all
+    samples side by side, and the phase planes (1, C_out, stride, 1, N, Q) likewise, so a tap of one channel
+    reaches a whole block of samples in one run (_scatter_rows) instead of one run of a few values per
+    sample. Items and GEMMs as in _forward_kernel; a block of samples is a block of xr's columns, read in
+    place. out is the caller's (N, C_out, 1, 1, L_out)."""
+    c_in, width = xr.shape
+    n_batch, c_out = out.shape[0], out.shape[1]
+    c_in_g = c_in // groups
+    c_out_g, n_taps = w.shape[1], w.shape[2]
+    s, q = stride[2], -(-out_len // stride[2])
+    x_flat, w_flat = xr.reshape(-1), w.reshape(-1)
+    lda = c_out_g * n_taps
+    planes = np.empty((1, c_out, s, 1, n_batch, q), xr.dtype)
+    plane_flat = planes.reshape(-1)
+    co_blocks = -(-c_out_g // co_block)
+    n_blocks = -(-n_batch // n_block)
+    for item in prange(groups * co_blocks * n_blocks):
+        g, c0, c1, n0, n1 = _forward_item(item, c_out_g, co_block, n_batch, n_block)
+        for c in range(g * c_out_g + c0, g * c_out_g + c1):
+            for r in range(s):
+                _zero_run(plane_flat, _plane_offset(planes, 0, c, r) + n0 * q, (n1 - n0) * q)
+        cols = (n1 - n0) * length
+        y = np.empty(((c1 - c0) * n_taps, cols), xr.dtype)
+        gemm(w_flat, g * c_in_g * lda + c0 * n_taps, lda, True, x_flat, g * c_in_g * width + n0 * length, width,
+             False, y.reshape(-1), 0, cols, y.shape[0], cols, c_in_g, 0.0)
+        _scatter_rows(y, planes, n0, n1, c0, c1, g, c_out_g, length, out_len, n_taps, s, padding[2], dilation[2])
+    _interleave(planes, bias, out, stride, True)
 
 
 @njit(cache=True)
@@ -268,11 +339,12 @@ def _from_row(src, dst, rw, s_w):
 
 
 @njit(parallel=True, cache=True)
-def _interleave(planes, bias, out, stride):
+def _interleave(planes, bias, out, stride, samples_as_rows):
     """out[n, c, o] = planes[n, c, phase(o), o // stride] + bias[c], one output row at a time.
 
-    Stride 1 and 2 along the rows (the common cases) get loops that LLVM vectorises; other strides
-    fill the row one phase at a time.
+    With ``samples_as_rows`` (a 1-D problem run as one sample whose rows are the samples, see
+    forward) sample n's row is ``planes[0, c, phase, 0, n]``. Stride 1 and 2 along the rows (the
+    common cases) get loops that LLVM vectorises; other strides fill the row one phase at a time.
     """
     n_batch, c_out, d_out, h_out, w_out = out.shape
     s_w = stride[2]
@@ -283,14 +355,16 @@ def _interleave(planes, bias, out, stride):
         for od in range(d_out):
             for oh in range(h_out):
                 base = ((od % stride[0]) * stride[1] + oh % stride[1]) * s_w
-                qd, qh = od // stride[0], oh // stride[1]
+                qd = od // stride[0]
+                pn = 0 if samples_as_rows else n
+                qh = n if samples_as_rows else oh // stride[1]
                 dst = out[n, c, od, oh]
                 if s_w == 1:
-                    src = planes[n, c, base, qd, qh]
+                    src = planes[pn, c, base, qd, qh]
                     for ow in range(uint64(w_out)):
                         dst[ow] = src[ow] + b
                 elif s_w == 2:
-                    even, odd = planes[n, c, base, qd, qh], planes[n, c, base + 1, qd, qh]
+                    even, odd = planes[pn, c, base, qd, qh], planes[pn, c, base + 1, qd, qh]
                     for q in range(uint64(w_out // 2)):
                         dst[q + q] = even[q] + b
                         dst[q + q + one] = odd[q] + b
@@ -298,7 +372,7 @@ def _interleave(planes, bias, out, stride):
                         dst[w_out - 1] = even[w_out // 2] + b
                 else:
                     for rw in range(s_w):
-                        _to_row(dst, planes[n, c, base + rw, qd, qh], rw, s_w, b)
+                        _to_row(dst, planes[pn, c, base + rw, qd, qh], rw, s_w, b)
 
 
 @njit(parallel=True, cache=True)
@@ -536,16 +610,35 @@ def _forward_blocks(n_batch: int, c_out_g: int, groups: int, n_taps: int, size: 
     return co_block, n_block
 
 
+SAMPLE_ROWS_MAX = 256  # 1-D rows shorter than this go to _forward_rows_kernel (see forward)
+
+
+def _samples_as_rows(geom: Geometry) -> bool:
+    """1-D problems with short rows whose phase planes are as wide as the input (kernel = 2 x stride)."""
+    length = geom.in_size[2]
+    return (geom.in_size[:2] == (1, 1) and geom.kernel[:2] == (1, 1) and geom.out_size[:2] == (1, 1)
+            and geom.batch > 1 and length < SAMPLE_ROWS_MAX and -(-geom.out_size[2] // geom.stride[2]) == length)
+
+
 def forward(x5: np.ndarray, w5: np.ndarray, bias, geom: Geometry) -> np.ndarray:
-    """conv_transpose3d of checked, C-contiguous 5-D arrays; returns (N, C_out, D, H, W)."""
+    """conv_transpose3d of checked, C-contiguous 5-D arrays; returns (N, C_out, D, H, W).
+
+    1-D problems with short rows (the speech decoder's 4-32 frames) run with each channel's samples side by
+    side (_forward_rows_kernel): a tap's scatter is then one run per block of samples, not one per sample.
+    """
     out = np.empty(geom.output_shape5, geom.dtype)
     b = np.zeros(geom.c_out, geom.dtype) if bias is None else np.ascontiguousarray(bias)
     if geom.batch == 0:
         return out
     co_block, n_block = _forward_blocks(geom.batch, geom.c_out // geom.groups, geom.groups,
-                                        int(np.prod(geom.kernel)), int(np.prod(geom.in_size)))
-    _forward_kernel(_flat(x5, 2), _flat(w5, 2), b, out, geom.in_size, geom.out_size, geom.kernel,
-                    geom.stride, geom.padding, geom.dilation, geom.groups, co_block, n_block)
+                                        math.prod(geom.kernel), math.prod(geom.in_size))
+    if _samples_as_rows(geom):
+        xr = np.ascontiguousarray(x5.reshape(geom.batch, geom.c_in, -1).transpose(1, 0, 2)).reshape(geom.c_in, -1)
+        _forward_rows_kernel(xr, _flat(w5, 2), b, out, geom.in_size[2], geom.out_size[2], geom.stride,
+                             geom.padding, geom.dilation, geom.groups, co_block, n_block)
+    else:
+        _forward_kernel(_flat(x5, 2), _flat(w5, 2), b, out, geom.in_size, geom.out_size, geom.kernel,
+                        geom.stride, geom.padding, geom.dilation, geom.groups, co_block, n_block)
     return out
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
-from kernel_cases import BACKWARD, BACKWARD_REFERENCE, FORWARD, REFERENCE, TOL, TORCH, cases
+from kernel_cases import BACKWARD, BACKWARD_REFERENCE, FORWARD, REFERENCE, TOL, TORCH, Case, cases
 
 import kernels
 
@@ -96,6 +96,33 @@ def test_nan_and_inf_propagate_like_torch(nd, bad, rng):
     assert not np.isfinite(ours).all()
     finite = np.isfinite(theirs)
     np.testing.assert_allclose(ours[finite], theirs[finite], **TOL[np.float32])
+
+
+# Each CPU layout at least once: 1-D samples side by side (masked and not), 3-D slabs masked at the row ends,
+# per-row runs (planes wider than the input), and a 1-D-looking 3-D problem whose output grows in height.
+LAYOUTS = [
+    (1, (5, 4, 6), 3, (4,), dict(stride=2, padding=1, groups=2)),
+    (1, (3, 2, 7), 2, (3,), dict(stride=1, padding=1)),
+    (1, (4, 3, 5), 2, (16,), dict(stride=8, padding=4)),
+    (1, (3, 2, 5), 2, (5,), dict(stride=2, padding=2, output_padding=1)),
+    (3, (3, 4, 2, 3, 5), 2, (4, 4, 4), dict(stride=2, padding=1, groups=2)),
+    (3, (2, 3, 2, 2, 3), 2, (3, 3, 3), dict(stride=2)),
+    (3, (2, 1, 1, 1, 1), 1, (1, 1, 1), dict(output_padding=(0, 1, 0), dilation=(1, 2, 1))),
+]
+
+
+@pytest.mark.parametrize("nd, x_shape, c_out_g, kernel, kwargs", LAYOUTS)
+def test_every_layout_matches_torch(nd, x_shape, c_out_g, kernel, kwargs, rng):
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((x_shape[1], c_out_g) + kernel)
+    b = rng.standard_normal(c_out_g * kwargs.get("groups", 1))
+    case = Case(nd, np.float64, x, w, b, kwargs)
+    out = FORWARD[nd](x, w, b, **kwargs)
+    go = rng.standard_normal(out.shape)
+    want_out, want_grads = case.torch_forward_backward(go)
+    np.testing.assert_allclose(out, want_out, **TOL[np.float64])
+    for got, want in zip(BACKWARD[nd](go, x, w, **kwargs), want_grads, strict=True):
+        np.testing.assert_allclose(got, want, **TOL[np.float64])
 
 
 def test_reference_is_the_definition():
