@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 import kernels
-from gen_media.bench import steady_allocator
+from gen_media.bench import machine, steady_allocator
 
 RESULTS = Path(__file__).parent / "results" / "kernels_cpu.md"
 
@@ -161,7 +160,7 @@ def table(rows: list[dict], compile_s: dict[str, float], threads: int, steady: b
     lines = [
         f"# CPU transposed convolution: ours vs torch {torch.__version__} (float32, {threads} threads)",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, numba {numba.__version__}. Results checked "
+        f"Machine: {machine()}; numba {numba.__version__}. Results checked "
         f"against torch, then the median of interleaved runs after warm-up.{allocator}",
         "",
         "| layer | shape | pass | ours ms | torch ms | ours/torch | ours GFLOP/s | torch GFLOP/s |",

@@ -20,6 +20,7 @@ import numba
 import numpy as np
 import torch
 
+from gen_media.bench import machine
 from gen_media.config import load_config
 from gen_media.nn import set_backend
 from gen_media.runs import seed_everything
@@ -89,7 +90,8 @@ def measure(media: str, steps: int, rounds: int) -> dict:
 
 def table(rows: list[dict], threads: int) -> str:
     lines = [f"# Training step and generation: model.backend numba vs torch ({threads} threads)", "",
-             "Default recipe configs and data; median of interleaved blocks after warm-up.", "",
+             f"Machine: {machine()}. Default recipe configs and data; median of interleaved blocks after warm-up.",
+             "",
              "| recipe | batch | torch s/step | numba s/step | numba/torch | torch gen ms | numba gen ms "
              "| numba/torch |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from gen_media.audio import (
     window_tensor,
 )
 from gen_media.audio.mel import _ola_norm
+from gen_media.bench import machine
 from gen_media.speech import log_mels
 from gen_media.vocoder.metrics import lsd_report
 
@@ -336,7 +336,7 @@ def table(rows: list[dict], istft_rows: list[dict], header: dict) -> str:
         "",
         f"Audio: {header['audio']}; {header['seconds']:.1f} s in all. Mels: MelConfig default preset "
         f"({header['mel']}); every method gets the same log-mels and the same filterbank matrix.",
-        f"Machine: {platform.processor() or platform.machine()}; torch {torch.__version__}, numba {numba.__version__}, "
+        f"Machine: {machine()}; torch {torch.__version__}, numba {numba.__version__}, "
         f"librosa {header['librosa']}, torchaudio {header['torchaudio']}. RTF = compute seconds per audio second, "
         f"median of {header['repeats']} runs interleaved across methods after a warm-up.",
         "SC = spectral convergence, LSD = log-spectral distance (dB), both of the re-analysed waveform against the "
