@@ -6,7 +6,7 @@ phase ``r = o mod stride`` and ``o // stride = i + shift``: one tap maps the who
 shifted, onto one phase of the output. So:
 
 1. ``Y = W^T @ X``: one dense GEMM over the input channels for all taps at once,
-   ``(C_out/g * T, C_in/g) @ (C_in/g, samples * spatial)``, on BLAS (``np.dot`` inside ``njit``);
+   ``(C_out/g * T, C_in/g) @ (C_in/g, samples * spatial)``, on BLAS (called from ``njit`` code, ``_blas.gemm``);
    the weight as stored is that operand already, and samples side by side widen small layers;
 2. add each tap's rows of ``Y`` into the output's phase plane ``r`` at offset ``shift``:
    unit-stride rows, no stride-s scatter, and no multiply ever touches an inserted zero.
@@ -482,7 +482,8 @@ def _grad_input_kernel(planes, w, gx, in_size, out_size, kernel, stride, padding
     n_batch, c_in, size = gx.shape
     c_in_g = c_in // groups
     c_out_g, n_taps = w.shape[1], w.shape[2]
-    w3 = w.reshape((groups, c_in_g, c_out_g * n_taps))
+    w_flat = w.reshape(-1)
+    lda = c_out_g * n_taps
     gx4 = gx.reshape((n_batch, groups, c_in_g, size))
     ci_blocks = -(-c_in_g // ci_block)
     n_blocks = -(-n_batch // n_block)
@@ -495,19 +496,15 @@ def _grad_input_kernel(planes, w, gx, in_size, out_size, kernel, stride, padding
         n1 = min(n_batch, n0 + n_block)
         width = (n1 - n0) * size
         acc = np.empty((r1 - r0, width), gx.dtype)
-        part = np.empty((r1 - r0, width), gx.dtype)
         for k in range(chunks):
             c0 = k * co_chunk
             c1 = min(c_out_g, c0 + co_chunk)
             cols = np.empty(((c1 - c0) * n_taps, width), gx.dtype)
             _gather_columns(planes, n0, n1, g, c0, c1, 0, n_taps, c_out_g, in_size, out_size, kernel, stride,
                             padding, dilation, cols)
-            wb = np.ascontiguousarray(w3[g, r0:r1, c0 * n_taps:c1 * n_taps])  # (rows, chunk * T)
-            if k == 0:
-                np.dot(wb, cols, acc)
-            else:
-                np.dot(wb, cols, part)
-                acc += part
+            # acc (+)= the weight's rows r0..r1-1, columns of this chunk's taps, read in place, times G
+            gemm(w_flat, (g * c_in_g + r0) * lda + c0 * n_taps, lda, False, cols.reshape(-1), 0, width, False,
+                 acc.reshape(-1), 0, width, r1 - r0, width, cols.shape[0], 0.0 if k == 0 else 1.0)
         for n in range(n0, n1):
             gx4[n, g, r0:r1] = acc[:, (n - n0) * size:(n - n0 + 1) * size]
 
@@ -531,16 +528,16 @@ def _grad_weight_kernel(planes, x, gw, in_size, out_size, kernel, stride, paddin
         t0 = (item % tap_blocks) * tap_block
         t1 = min(n_taps, t0 + tap_block)
         rows = (c1 - c0) * (t1 - t0)
-        acc = np.zeros((c_in_g, rows), x.dtype)
-        part = np.empty((c_in_g, rows), x.dtype)
+        acc = np.empty((c_in_g, rows), x.dtype)
         for b in range(n_blocks):
             n0 = b * n_block
             n1 = min(n_batch, n0 + n_block)
-            cols = np.empty((rows, (n1 - n0) * size), x.dtype)
+            width = (n1 - n0) * size
+            cols = np.empty((rows, width), x.dtype)
             _gather_columns(planes, n0, n1, g, c0, c1, t0, t1, c_out_g, in_size, out_size, kernel, stride,
                             padding, dilation, cols)
-            np.dot(_sample_block(x4, n0, n1, g), cols.T, part)
-            acc += part
+            gemm(_sample_block(x4, n0, n1, g).reshape(-1), 0, width, False, cols.reshape(-1), 0, width, True,
+                 acc.reshape(-1), 0, rows, c_in_g, rows, width, 0.0 if b == 0 else 1.0)  # acc (+)= X @ G^T
         for ci in range(c_in_g):
             for co in range(c0, c1):
                 for t in range(t0, t1):
@@ -557,31 +554,33 @@ def _grads_kernel(planes, x, w, gx, gw_parts, in_size, out_size, kernel, stride,
     c_in_g = c_in // groups
     c_out_g, n_taps = w.shape[1], w.shape[2]
     parts = gw_parts.shape[0]
-    w3 = w.reshape((groups, c_in_g, c_out_g * n_taps))
+    lda = c_out_g * n_taps  # row stride of the weight and of each part of its gradient
+    w_flat, gw_flat = w.reshape(-1), gw_parts.reshape(-1)
     x4 = x.reshape((n_batch, groups, c_in_g, size))
     gx4 = gx.reshape((n_batch, groups, c_in_g, size))
     n_blocks = -(-n_batch // n_block)
     chunks = -(-c_out_g // co_chunk)
     for item in prange(groups * parts):
         g, p = item // parts, item % parts
-        gwp = gw_parts[p, g * c_in_g:(g + 1) * c_in_g]  # (C_in/g, C_out/g * T)
+        gwp = (p * c_in + g * c_in_g) * lda  # this part's (C_in/g, C_out/g * T) block of gw_parts
         for b in range(p, n_blocks, parts):
             n0 = b * n_block
             n1 = min(n_batch, n0 + n_block)
             width = (n1 - n0) * size
-            xb = _sample_block(x4, n0, n1, g)
-            acc = np.zeros((c_in_g, width), x.dtype)
-            part = np.empty((c_in_g, width), x.dtype)
+            xb = _sample_block(x4, n0, n1, g).reshape(-1)
+            acc = np.empty((c_in_g, width), x.dtype)
             for k in range(chunks):
                 c0 = k * co_chunk
                 c1 = min(c_out_g, c0 + co_chunk)
                 cols = np.empty(((c1 - c0) * n_taps, width), x.dtype)
                 _gather_columns(planes, n0, n1, g, c0, c1, 0, n_taps, c_out_g, in_size, out_size, kernel, stride,
                                 padding, dilation, cols)
-                wb = np.ascontiguousarray(w3[g, :, c0 * n_taps:c1 * n_taps])  # (C_in/g, chunk * T)
-                np.dot(wb, cols, part)
-                acc += part
-                gwp[:, c0 * n_taps:c1 * n_taps] += np.dot(xb, cols.T)
+                rows, cf = cols.shape[0], cols.reshape(-1)
+                # BLAS adds into both results in place: no weight block copied, no product summed by hand
+                gemm(w_flat, g * c_in_g * lda + c0 * n_taps, lda, False, cf, 0, width, False,
+                     acc.reshape(-1), 0, width, c_in_g, width, rows, 0.0 if k == 0 else 1.0)
+                gemm(xb, 0, width, False, cf, 0, width, True, gw_flat, gwp + c0 * n_taps, lda, c_in_g, rows, width,
+                     1.0)
             for n in range(n0, n1):
                 gx4[n, g] = acc[:, (n - n0) * size:(n - n0 + 1) * size]
 
