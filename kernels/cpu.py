@@ -23,6 +23,7 @@ height = 1.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numba
@@ -619,16 +620,47 @@ def _samples_as_rows(geom: Geometry) -> bool:
             and geom.batch > 1 and length < SAMPLE_ROWS_MAX and -(-geom.out_size[2] // geom.stride[2]) == length)
 
 
+def _crop_dead_taps(geom: Geometry) -> tuple[tuple[slice, ...], Geometry] | None:
+    """(weight slices, geometry) without the taps that reach no output, or None when there are none to drop.
+
+    A kernel larger than a small input has taps whose every product lands outside the output: the video
+    decoder's first layer (depth 1, kernel 4, stride 2, padding 1) sends depth taps 0 and 3 nowhere, half of
+    its GEMM. Along each axis the taps that reach the output lie between the first and the last live one;
+    dropping the ``lo`` taps before them moves the padding by ``lo * dilation`` (it may go negative, which the
+    kernels' tap arithmetic takes as it is). Taps between two live ones are kept, dead or not.
+    """
+    bounds = []
+    for a in range(3):
+        offset = np.arange(geom.kernel[a]) * geom.dilation[a] - geom.padding[a]  # o = i*stride + offset
+        i_lo = np.maximum(0, -(offset // geom.stride[a]))
+        i_hi = np.minimum(geom.in_size[a], -((offset - geom.out_size[a]) // geom.stride[a]))
+        live = np.flatnonzero(i_lo < i_hi)
+        if live.size == 0:
+            return None  # nothing reaches the output: the kernels write the bias alone
+        bounds.append((int(live[0]), int(live[-1]) + 1))
+    if all(lo == 0 and hi == k for (lo, hi), k in zip(bounds, geom.kernel, strict=True)):
+        return None
+    cut = (slice(None), slice(None)) + tuple(slice(lo, hi) for lo, hi in bounds)
+    live_geom = dataclasses.replace(
+        geom, kernel=tuple(hi - lo for lo, hi in bounds),
+        padding=tuple(p - lo * d for p, (lo, _), d in zip(geom.padding, bounds, geom.dilation, strict=True)))
+    return cut, live_geom
+
+
 def forward(x5: np.ndarray, w5: np.ndarray, bias, geom: Geometry) -> np.ndarray:
     """conv_transpose3d of checked, C-contiguous 5-D arrays; returns (N, C_out, D, H, W).
 
     1-D problems with short rows (the speech decoder's 4-32 frames) run with each channel's samples side by
     side (_forward_rows_kernel): a tap's scatter is then one run per block of samples, not one per sample.
+    Taps that reach no output are dropped first (_crop_dead_taps).
     """
     out = np.empty(geom.output_shape5, geom.dtype)
     b = np.zeros(geom.c_out, geom.dtype) if bias is None else np.ascontiguousarray(bias)
     if geom.batch == 0:
         return out
+    crop = _crop_dead_taps(geom)
+    if crop is not None:
+        w5, geom = np.ascontiguousarray(w5[crop[0]]), crop[1]
     co_block, n_block = _forward_blocks(geom.batch, geom.c_out // geom.groups, geom.groups,
                                         math.prod(geom.kernel), math.prod(geom.in_size))
     if _samples_as_rows(geom):
@@ -681,7 +713,21 @@ def _grads_blocks(n_batch: int, c_out_g: int, n_taps: int, size: int, parts: int
 
 
 def backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, mask):
-    """(grad_input, grad_weight, grad_bias) of conv_transpose3d; entries not in mask are None."""
+    """(grad_input, grad_weight, grad_bias) of conv_transpose3d; entries not in mask are None. Taps that reach
+    no output get a zero weight gradient without any work (see _crop_dead_taps)."""
+    crop = _crop_dead_taps(geom)
+    if crop is None:
+        return _backward(go5, x5, w5, geom, mask)
+    cut, live = crop
+    gx, gw_live, gb = _backward(go5, x5, np.ascontiguousarray(w5[cut]), live, mask)
+    gw = None
+    if gw_live is not None:
+        gw = np.zeros(geom.weight_shape5, geom.dtype)
+        gw[cut] = gw_live
+    return gx, gw, gb
+
+
+def _backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, mask):
     need_input, need_weight, need_bias = mask
     go5 = np.ascontiguousarray(go5)
     gx = np.zeros(geom.input_shape5, geom.dtype) if need_input else None

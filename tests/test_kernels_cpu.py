@@ -110,6 +110,7 @@ LAYOUTS = [
     (3, (3, 4, 2, 3, 5), 2, (4, 4, 4), dict(stride=2, padding=1, groups=2)),
     (3, (2, 3, 2, 2, 3), 2, (3, 3, 3), dict(stride=2)),
     (3, (2, 1, 1, 1, 1), 1, (1, 1, 1), dict(output_padding=(0, 1, 0), dilation=(1, 2, 1))),
+    (3, (2, 3, 1, 2, 3), 2, (4, 4, 4), dict(stride=2, padding=1)),  # depth taps 0 and 3 reach no output
 ]
 
 
@@ -125,6 +126,21 @@ def test_every_layout_matches_torch(nd, x_shape, c_out_g, kernel, kwargs, rng):
     np.testing.assert_allclose(out, want_out, **TOL[np.float64])
     for got, want in zip(BACKWARD[nd](go, x, w, **kwargs), want_grads, strict=True):
         np.testing.assert_allclose(got, want, **TOL[np.float64])
+
+
+def test_taps_that_reach_no_output_are_dropped_and_get_zero_gradient(rng):
+    """The video decoder's first layer (depth 1, kernel 4, stride 2, padding 1): depth taps 0 and 3 land
+    outside the output, so the kernels skip them (half the GEMM) and their weight gradient is exactly zero."""
+    from kernels.cpu import _crop_dead_taps
+
+    geom = kernels.geometry(3, (2, 4, 1, 4, 4), (4, 3, 4, 4, 4), 2, 1)
+    cut, live = _crop_dead_taps(geom)
+    assert cut[2] == slice(1, 3) and live.kernel == (2, 4, 4) and live.padding == (0, 1, 1)
+    assert _crop_dead_taps(kernels.geometry(3, (2, 4, 2, 4, 4), (4, 3, 4, 4, 4), 2, 1)) is None
+    x, w = rng.standard_normal((2, 4, 1, 4, 4)), rng.standard_normal((4, 3, 4, 4, 4))
+    go = rng.standard_normal(kernels.conv_transpose3d(x, w, stride=2, padding=1).shape)
+    gw = kernels.conv_transpose3d_backward(go, x, w, stride=2, padding=1)[1]
+    assert not gw[:, :, [0, 3]].any() and gw[:, :, 1:3].all()
 
 
 def test_reference_is_the_definition():
