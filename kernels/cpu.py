@@ -24,6 +24,7 @@ height = 1.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numba
@@ -622,8 +623,11 @@ def _samples_as_rows(geom: Geometry) -> bool:
             and -(-geom.out_size[2] // geom.stride[2]) == length)
 
 
+@functools.lru_cache(maxsize=256)
 def _crop_dead_taps(geom: Geometry) -> tuple[tuple[slice, ...], Geometry] | None:
     """(weight slices, geometry) without the taps that reach no output, or None when there are none to drop.
+    Cached per geometry: the NumPy arithmetic costs ~70 µs, more than the rest of a call's Python side, and a
+    training step asks for the same layer's answer in its forward and its backward.
 
     A kernel larger than a small input has taps whose every product lands outside the output: the video
     decoder's first layer (depth 1, kernel 4, stride 2, padding 1) sends depth taps 0 and 3 nowhere, half of
