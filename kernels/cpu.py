@@ -265,27 +265,23 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
 @njit(cache=True)
 def _scatter_rows(y, planes, n0, n1, c0, c1, g, c_out_g, length, out_len, n_taps, stride, padding, dilation):
     """_scatter_taps for _forward_rows_kernel: y's row ``(co - c0)*T + t`` holds samples n0..n1-1 side by side,
-    and so do the planes' rows, so each tap of each channel is one run over the block of samples, masked at the
-    samples' edges when the planes are as wide as the input (the layers this layout is chosen for)."""
+    and so do the planes' rows, which are as wide as the input (_samples_as_rows admits no other layer), so
+    each tap of each channel is one run over the block of samples, masked at the samples' edges."""
     q = planes.shape[5]
     dst_flat, src_flat, width = planes.reshape(-1), y.reshape(-1), y.shape[1]
-    slab = q == length
     keep = np.empty(width, np.int32)
     for t in range(n_taps):
         phase, shift, i_lo, i_hi = tap_span(length, out_len, t, stride, padding, dilation)
         if i_lo >= i_hi:
             continue
         k0, k1 = i_lo, (n1 - n0 - 1) * length + i_hi  # first and last kept element, as in _scatter_taps
-        masked = slab and not (i_lo == 0 and i_hi == length)
+        masked = not (i_lo == 0 and i_hi == length)
         if masked:
             _keep_columns(keep, length, i_lo, i_hi)
         for co in range(c0, c1):
             src = ((co - c0) * n_taps + t) * width
             dst = _plane_offset(planes, 0, g * c_out_g + co, phase) + n0 * q + shift
-            if not slab:
-                for n in range(n1 - n0):
-                    _add_run(dst_flat, dst + n * q + i_lo, src_flat, src + n * length + i_lo, i_hi - i_lo)
-            elif masked:
+            if masked:
                 _add_run_masked(dst_flat, dst + k0, src_flat, src + k0, keep, k0, k1 - k0)
             else:
                 _add_run(dst_flat, dst + k0, src_flat, src + k0, k1 - k0)
