@@ -162,24 +162,23 @@ def _copy_run_masked(dst, d0, src, s0, keep, k0, n):
 
 
 @njit(cache=True)
-def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kernel, stride, padding,
+def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, t0, t1, cols, in_size, out_size, kernel, stride, padding,
                   dilation):
-    """Add each tap's rows of y (row ``(co - c0)*T + t``, columns ``(n - n0)*S + i``) into its phase
-    plane at its shift: unit-stride runs along the width, no stride-s scatter.
+    """Add the rows of y for taps t0..t1-1 (row ``(co - c0)*(t1 - t0) + t - t0``) into their phase planes at their
+    shifts: unit-stride runs along the width, no stride-s scatter. ``cols`` says where y's columns hold input
+    depth slice d of sample n: column ``(n - n0)*cols[0] + (d - cols[2])*cols[1]`` starts its H x W positions.
 
     When the planes are as wide as the input (the usual kernel = 2 x stride layer), a tap's rows have the
     same stride in both arrays, so one depth slice of a tap is one run even when the tap is shifted along
     the width: the columns that would wrap into the next row are masked (``_keep_columns``). Otherwise
     each row is a run. Indexing is flat (no array view per row): 3-D layers have rows of a few samples.
     """
-    n_taps = kernel[0] * kernel[1] * kernel[2]
-    size = in_size[0] * in_size[1] * in_size[2]
     h_in, w_in = in_size[1], in_size[2]
     q_h, q_w = planes.shape[4], planes.shape[5]
     dst_flat, src_flat, width = planes.reshape(-1), y.reshape(-1), y.shape[1]
     slabs = q_w == w_in
     keep = np.empty(h_in * w_in if slabs else 0, np.int32)
-    for t in range(n_taps):
+    for t in range(t0, t1):
         sd, sh, sw = _tap_spans(t, in_size, out_size, kernel, stride, padding, dilation)
         if _empty(sd) or _empty(sh) or _empty(sw):
             continue
@@ -192,13 +191,14 @@ def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kern
         if masked:
             _keep_columns(keep, w_in, sw[2], sw[3])
         for co in range(c0, c1):
-            row = ((co - c0) * n_taps + t) * width
+            row = ((co - c0) * (t1 - t0) + t - t0) * width
             for n in range(n0, n1):
                 plane = _plane_offset(planes, n, g * c_out_g + co, phase)
-                base = row + (n - n0) * size
+                base = row + (n - n0) * cols[0]
                 for i_d in range(sd[2], sd[3]):
+                    slice_base = base + (i_d - cols[2]) * cols[1]
                     if slabs:
-                        src = base + (i_d * h_in + sh[2]) * w_in
+                        src = slice_base + sh[2] * w_in
                         dst = plane + ((i_d + sd[1]) * q_h + sh[2] + sh[1]) * q_w + sw[1]
                         if masked:
                             _add_run_masked(dst_flat, dst + k0, src_flat, src + k0, keep, k0, k1 - k0)
@@ -206,9 +206,31 @@ def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kern
                             _add_run(dst_flat, dst + k0, src_flat, src + k0, k1 - k0)
                         continue
                     for i_h in range(sh[2], sh[3]):
-                        src = base + (i_d * h_in + i_h) * w_in + sw[2]
+                        src = slice_base + i_h * w_in + sw[2]
                         dst = plane + ((i_d + sd[1]) * q_h + i_h + sh[1]) * q_w + sw[1] + sw[2]
                         _add_run(dst_flat, dst, src_flat, src, sw[3] - sw[2])
+
+
+@njit(cache=True)
+def _output_planes(like, n_batch, c_out, out_size, stride):
+    """Uninitialised phase planes of the output, (N, C_out, phases, Qd, Qh, Qw), in like's dtype."""
+    return np.empty((n_batch, c_out, stride[0] * stride[1] * stride[2], -(-out_size[0] // stride[0]),
+                     -(-out_size[1] // stride[1]), -(-out_size[2] // stride[2])), like.dtype)
+
+
+@njit(cache=True)
+def _zero_planes(planes, n0, n1, c0, c1):
+    """Zero every phase plane of samples n0..n1-1, channels c0..c1-1: a work item's own, zeroed by the item (in
+    parallel, and into its cache just before the scatter)."""
+    per_channel = planes.shape[2] * planes.shape[3] * planes.shape[4] * planes.shape[5]
+    for n in range(n0, n1):
+        _zero_run(planes.reshape(-1), _plane_offset(planes, n, c0, 0), (c1 - c0) * per_channel)
+
+
+@njit(cache=True)
+def _forward_items(groups, c_out_g, co_block, n_batch, n_block):
+    """How many forward work items (see _forward_item)."""
+    return groups * -(-c_out_g // co_block) * -(-n_batch // n_block)
 
 
 @njit(cache=True)
@@ -241,24 +263,79 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
     x4 = x.reshape((n_batch, groups, c_in_g, size))
     w_flat = w.reshape(-1)
     lda = c_out_g * n_taps  # row stride of the stored weight: column co*T + t is tap t into channel co
-    planes = np.empty((n_batch, out.shape[1], stride[0] * stride[1] * stride[2],
-                       -(-out_size[0] // stride[0]), -(-out_size[1] // stride[1]),
-                       -(-out_size[2] // stride[2])), x.dtype)
-    plane_flat = planes.reshape(-1)
-    plane_size = planes.size // max(1, n_batch * out.shape[1])  # all phases of one (sample, channel)
-    co_blocks = -(-c_out_g // co_block)
-    n_blocks = -(-n_batch // n_block)
-    for item in prange(groups * co_blocks * n_blocks):
+    planes = _output_planes(x, n_batch, out.shape[1], out_size, stride)
+    for item in prange(_forward_items(groups, c_out_g, co_block, n_batch, n_block)):
         g, c0, c1, n0, n1 = _forward_item(item, c_out_g, co_block, n_batch, n_block)
-        for n in range(n0, n1):
-            _zero_run(plane_flat, _plane_offset(planes, n, g * c_out_g + c0, 0), (c1 - c0) * plane_size)
+        _zero_planes(planes, n0, n1, g * c_out_g + c0, g * c_out_g + c1)
         xb = _sample_block(x4, n0, n1, g)
         y = np.empty(((c1 - c0) * n_taps, xb.shape[1]), x.dtype)
         # every tap of every channel in the block: (block * T, C_in/g) @ (C_in/g, columns)
         gemm(w_flat, g * c_in_g * lda + c0 * n_taps, lda, True, xb.reshape(-1), 0, xb.shape[1], False,
              y.reshape(-1), 0, y.shape[1], y.shape[0], y.shape[1], c_in_g, 0.0)
-        _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, in_size, out_size, kernel, stride, padding,
-                      dilation)
+        _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, 0, n_taps, (size, size // in_size[0], 0), in_size,
+                      out_size, kernel, stride, padding, dilation)
+    _interleave(planes, bias, out, stride, False)
+
+
+@njit(cache=True)
+def _slice_block(x4, n0, n1, g, d_in):
+    """(C_in/g, D * samples * H*W): the input of samples n0..n1-1 in group g, columns ordered (depth slice,
+    sample, position), so that a run of depth slices of all the samples is one block of columns."""
+    if n1 - n0 == 1:
+        return x4[n0, g]  # the same order already: no copy
+    area = x4.shape[3] // d_in
+    xb = np.empty((x4.shape[2], d_in * (n1 - n0) * area), x4.dtype)
+    for ci in range(x4.shape[2]):
+        for d in range(d_in):
+            for n in range(n0, n1):
+                xb[ci, (d * (n1 - n0) + n - n0) * area:(d * (n1 - n0) + n - n0 + 1) * area] = \
+                    x4[n, g, ci, d * area:(d + 1) * area]
+    return xb
+
+
+@njit(parallel=True, cache=True)
+def _forward_depth_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding, dilation, groups,
+                          co_block, n_block):
+    """_forward_kernel with one GEMM per depth tap, over only the input depth slices that the tap carries into
+    the output. With a few slices, a kernel taller than the stride sends part of every edge tap's products
+    outside: the video decoder's second layer (depth 2, kernel 4, stride 2, padding 1) carries depth tap 0 from
+    slice 1 only and tap 3 from slice 0 only, so a quarter of _forward_kernel's GEMM is thrown away.
+
+    The weight is first copied as (C_in, K_d, C_out/g, K_h*K_w), so that one depth tap of a block of channels is
+    one GEMM operand, and each item lays its samples out slice-major (_slice_block) so that the live slices of a
+    depth tap are one block of columns. Items, planes and scatter as in _forward_kernel.
+    """
+    n_batch, c_in, size = x.shape
+    c_in_g = c_in // groups
+    c_out_g, n_taps = w.shape[1], w.shape[2]
+    d_in, k_d = in_size[0], kernel[0]
+    area, hw_taps = size // d_in, n_taps // k_d
+    lda = c_out_g * n_taps
+    wr = np.empty((c_in, k_d, c_out_g, hw_taps), w.dtype)
+    for ci in prange(c_in):
+        for co in range(c_out_g):
+            for kd in range(k_d):
+                wr[ci, kd, co] = w[ci, co, kd * hw_taps:(kd + 1) * hw_taps]
+    wr_flat = wr.reshape(-1)
+    x4 = x.reshape((n_batch, groups, c_in_g, size))
+    planes = _output_planes(x, n_batch, out.shape[1], out_size, stride)
+    for item in prange(_forward_items(groups, c_out_g, co_block, n_batch, n_block)):
+        g, c0, c1, n0, n1 = _forward_item(item, c_out_g, co_block, n_batch, n_block)
+        _zero_planes(planes, n0, n1, g * c_out_g + c0, g * c_out_g + c1)
+        nb = n1 - n0
+        xb = _slice_block(x4, n0, n1, g, d_in)
+        y_buf = np.empty((c1 - c0) * hw_taps * xb.shape[1], x.dtype)
+        for kd in range(k_d):
+            i_lo, i_hi = tap_span(d_in, out_size[0], kd, stride[0], padding[0], dilation[0])[2:]
+            if i_lo >= i_hi:
+                continue
+            rows, cols = (c1 - c0) * hw_taps, (i_hi - i_lo) * nb * area
+            y = y_buf[:rows * cols].reshape((rows, cols))
+            # this depth tap of the block's channels, (block * K_h*K_w, C_in/g) @ (C_in/g, live slices' columns)
+            gemm(wr_flat, g * c_in_g * lda + (kd * c_out_g + c0) * hw_taps, lda, True, xb.reshape(-1),
+                 i_lo * nb * area, xb.shape[1], False, y_buf, 0, cols, rows, cols, c_in_g, 0.0)
+            _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, kd * hw_taps, (kd + 1) * hw_taps,
+                          (area, nb * area, i_lo), in_size, out_size, kernel, stride, padding, dilation)
     _interleave(planes, bias, out, stride, False)
 
 
@@ -307,9 +384,7 @@ def _forward_rows_kernel(x, w, bias, out, out_len, stride, padding, dilation, gr
     lda = c_out_g * n_taps
     planes = np.empty((1, c_out, s, 1, n_batch, q), xr.dtype)
     plane_flat = planes.reshape(-1)
-    co_blocks = -(-c_out_g // co_block)
-    n_blocks = -(-n_batch // n_block)
-    for item in prange(groups * co_blocks * n_blocks):
+    for item in prange(_forward_items(groups, c_out_g, co_block, n_batch, n_block)):
         g, c0, c1, n0, n1 = _forward_item(item, c_out_g, co_block, n_batch, n_block)
         for c in range(g * c_out_g + c0, g * c_out_g + c1):
             for r in range(s):
@@ -616,12 +691,12 @@ COLUMN_BUDGET = 1 << 18  # elements of one GEMM product or gathered operand: ~1 
 MIN_COLUMNS = 256  # GEMMs: at least this many columns (samples side by side) when the batch allows
 
 
-def _forward_blocks(n_batch: int, c_out_g: int, groups: int, n_taps: int, size: int) -> tuple[int, int]:
-    """(output channels, samples) per forward work item: wide GEMMs whose product fits the column
-    budget, split further until every thread has at least two items."""
+def _forward_blocks(n_batch: int, c_out_g: int, groups: int, n_taps: int, size: int, threads: int) -> tuple[int, int]:
+    """(output channels, samples) per forward work item: wide GEMMs whose product (``n_taps`` taps of each
+    channel) fits the column budget, split further until every thread has at least two items."""
     n_block = max(1, min(n_batch, -(-MIN_COLUMNS // size)))
     co_block = max(1, min(c_out_g, COLUMN_BUDGET // (n_taps * n_block * size)))
-    while groups * -(-c_out_g // co_block) * -(-n_batch // n_block) < 2 * numba.get_num_threads():
+    while groups * -(-c_out_g // co_block) * -(-n_batch // n_block) < 2 * threads:
         if co_block > 1 and (co_block * n_taps >= n_block * size or n_block == 1):
             co_block = -(-co_block // 2)  # the taller operand gives first
         elif n_block > 1:
@@ -641,6 +716,26 @@ def _samples_as_rows(geom: Geometry) -> bool:
     return (geom.in_size[:2] == (1, 1) and geom.kernel[:2] == (1, 1) and geom.out_size[:2] == (1, 1)
             and 1 < geom.batch and geom.batch * length <= MIN_COLUMNS
             and -(-geom.out_size[2] // geom.stride[2]) == length)
+
+
+# _forward_depth_kernel from this share of dead (depth tap, slice) pairs on. A/B against _forward_kernel in one
+# process: video decoder layer 2 (a quarter dead) 0.85-0.88x the time, layer 3 and the 3-D reference shape (an
+# eighth) 0.91-0.96x; at a sixteenth it was a wash (0.96x) or, with one output channel (GEMMs of 16 rows), 1.4x.
+DEPTH_SPLIT_SAVING = 0.1
+
+
+def _depth_saving(geom: Geometry) -> float:
+    """The share of (depth tap, input depth slice) pairs whose products all land outside the output: the part of
+    _forward_kernel's GEMM that _forward_depth_kernel does not do."""
+    if geom.kernel[0] == 1:
+        return 0.0
+    live = 0
+    for kd in range(geom.kernel[0]):
+        offset = kd * geom.dilation[0] - geom.padding[0]
+        i_lo = max(0, -(offset // geom.stride[0]))
+        i_hi = min(geom.in_size[0], -((offset - geom.out_size[0]) // geom.stride[0]))
+        live += max(0, i_hi - i_lo)
+    return 1.0 - live / (geom.kernel[0] * geom.in_size[0])
 
 
 @functools.lru_cache(maxsize=256)
@@ -673,28 +768,43 @@ def _crop_dead_taps(geom: Geometry) -> tuple[tuple[slice, ...], Geometry] | None
     return cut, live_geom
 
 
-def forward(x5: np.ndarray, w5: np.ndarray, bias, geom: Geometry) -> np.ndarray:
-    """conv_transpose3d of checked, C-contiguous 5-D arrays; returns (N, C_out, D, H, W).
+@functools.lru_cache(maxsize=256)
+def _forward_plan(geom: Geometry, threads: int) -> tuple[tuple[slice, ...] | None, Geometry, str, int, int]:
+    """(weight slices or None, geometry, kernel, output channels and samples per item) for forward, cached per
+    geometry and thread count: a training step asks for the same layer's plan on every call.
 
-    1-D problems with short rows (the speech decoder's first layers: 4-8 frames) run with each channel's samples
-    side by side (_forward_rows_kernel): a tap's scatter is then one run per block of samples, not one per sample.
-    Taps that reach no output are dropped first (_crop_dead_taps).
+    Taps that reach no output are dropped first (_crop_dead_taps). 3-D problems with few depth slices, where a
+    tenth or more of the GEMM would land outside the output, get one GEMM per depth tap (``"depth"``,
+    _forward_depth_kernel); 1-D problems with short rows (the speech decoder's first layers: 4-8 frames) run with
+    each channel's samples side by side (``"rows"``, _forward_rows_kernel): a tap's scatter is then one run per
+    block of samples, not one per sample. Everything else is ``"taps"`` (_forward_kernel).
     """
+    crop = _crop_dead_taps(geom)
+    cut, geom = (None, geom) if crop is None else crop
+    kind = "depth" if _depth_saving(geom) >= DEPTH_SPLIT_SAVING else "rows" if _samples_as_rows(geom) else "taps"
+    taps_per_gemm = math.prod(geom.kernel[1:] if kind == "depth" else geom.kernel)
+    co_block, n_block = _forward_blocks(geom.batch, geom.c_out // geom.groups, geom.groups, taps_per_gemm,
+                                        math.prod(geom.in_size), threads)
+    return cut, geom, kind, co_block, n_block
+
+
+def forward(x5: np.ndarray, w5: np.ndarray, bias, geom: Geometry) -> np.ndarray:
+    """conv_transpose3d of checked, C-contiguous 5-D arrays; returns (N, C_out, D, H, W) (see _forward_plan)."""
     out = np.empty(geom.output_shape5, geom.dtype)
     b = np.zeros(geom.c_out, geom.dtype) if bias is None else np.ascontiguousarray(bias)
     if geom.batch == 0:
         return out
-    crop = _crop_dead_taps(geom)
-    if crop is not None:
-        w5, geom = np.ascontiguousarray(w5[crop[0]]), crop[1]
-    co_block, n_block = _forward_blocks(geom.batch, geom.c_out // geom.groups, geom.groups,
-                                        math.prod(geom.kernel), math.prod(geom.in_size))
-    if _samples_as_rows(geom):
-        _forward_rows_kernel(_flat(x5, 2), _flat(w5, 2), b, out, geom.out_size[2], geom.stride,
-                             geom.padding, geom.dilation, geom.groups, co_block, n_block)
+    cut, geom, kind, co_block, n_block = _forward_plan(geom, numba.get_num_threads())
+    if cut is not None:
+        w5 = np.ascontiguousarray(w5[cut])
+    x, w = _flat(x5, 2), _flat(w5, 2)
+    if kind == "rows":
+        _forward_rows_kernel(x, w, b, out, geom.out_size[2], geom.stride, geom.padding, geom.dilation, geom.groups,
+                             co_block, n_block)
     else:
-        _forward_kernel(_flat(x5, 2), _flat(w5, 2), b, out, geom.in_size, geom.out_size, geom.kernel,
-                        geom.stride, geom.padding, geom.dilation, geom.groups, co_block, n_block)
+        kernel = _forward_depth_kernel if kind == "depth" else _forward_kernel
+        kernel(x, w, b, out, geom.in_size, geom.out_size, geom.kernel, geom.stride, geom.padding, geom.dilation,
+               geom.groups, co_block, n_block)
     return out
 
 

@@ -101,7 +101,8 @@ def test_nan_and_inf_propagate_like_torch(nd, bad, rng):
 
 
 # Each CPU layout at least once: 1-D samples side by side (masked and not), 3-D slabs masked at the row ends,
-# per-row runs (planes wider than the input), and a 1-D-looking 3-D problem whose output grows in height.
+# per-row runs (planes wider than the input), a 1-D-looking 3-D problem whose output grows in height, and GEMMs
+# per depth tap over its live slices (_forward_depth_kernel: the (3, 4, 2, 3, 5) case with a block of samples too).
 LAYOUTS = [
     (1, (5, 4, 6), 3, (4,), dict(stride=2, padding=1, groups=2)),
     (1, (3, 2, 7), 2, (3,), dict(stride=1, padding=1)),
@@ -111,6 +112,7 @@ LAYOUTS = [
     (3, (2, 3, 2, 2, 3), 2, (3, 3, 3), dict(stride=2)),
     (3, (2, 1, 1, 1, 1), 1, (1, 1, 1), dict(output_padding=(0, 1, 0), dilation=(1, 2, 1))),
     (3, (2, 3, 1, 2, 3), 2, (4, 4, 4), dict(stride=2, padding=1)),  # depth taps 0 and 3 reach no output
+    (3, (1, 2, 3, 2, 4), 2, (4, 4, 4), dict(stride=2, padding=1)),  # one GEMM per depth tap, one sample
 ]
 
 
@@ -126,6 +128,23 @@ def test_every_layout_matches_torch(nd, x_shape, c_out_g, kernel, kwargs, rng):
     np.testing.assert_allclose(out, want_out, **TOL[np.float64])
     for got, want in zip(BACKWARD[nd](go, x, w, **kwargs), want_grads, strict=True):
         np.testing.assert_allclose(got, want, **TOL[np.float64])
+
+
+def test_forward_plans_the_decoders_layers():
+    """Which CPU kernel runs each decoder layer (_forward_plan), as measured best: per depth tap where a quarter
+    of the GEMM would be thrown away, samples side by side for the speech decoder's short rows."""
+    from kernels.cpu import _forward_plan
+
+    def kind(nd, x_shape, c_out, kernel, stride, padding):
+        geom = kernels.geometry(nd, x_shape, (x_shape[1], c_out) + (kernel,) * nd, stride, padding)
+        return _forward_plan(geom, 2)[2]
+
+    assert kind(3, (16, 128, 2, 8, 8), 64, 4, 2, 1) == "depth"  # video decoder layer 2
+    assert kind(3, (16, 64, 4, 16, 16), 32, 4, 2, 1) == "depth"  # layer 3: an eighth dead
+    assert kind(3, (16, 32, 8, 32, 32), 1, 4, 2, 1) == "taps"  # layer 4: a sixteenth
+    assert kind(3, (16, 256, 1, 4, 4), 128, 4, 2, 1) == "taps"  # layer 1: dead taps cropped, none left per slice
+    assert kind(1, (64, 256, 4), 256, 4, 2, 1) == "rows"  # speech decoder layer 1
+    assert kind(1, (64, 128, 32), 80, 4, 2, 1) == "taps"
 
 
 def test_taps_that_reach_no_output_are_dropped_and_get_zero_gradient(rng):
