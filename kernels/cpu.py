@@ -689,6 +689,10 @@ def _flat(a: np.ndarray, lead: int) -> np.ndarray:
 
 COLUMN_BUDGET = 1 << 18  # elements of one GEMM product or gathered operand: ~1 MB in float32, kept in L2
 MIN_COLUMNS = 256  # GEMMs: at least this many columns (samples side by side) when the batch allows
+# _forward_rows_kernel up to this many samples x frames. A/B against _forward_kernel in one process, the two
+# taking turns right after torch's call: 0.80-0.83x the time at 512 (64 x 8, 32 x 16), 0.93-0.98x at 1024
+# (64 x 16, 32 x 32, 16 x 64, 4 x 200), a wash at 2048 (64 x 32, 4 x 512), where rows are long enough anyway.
+ROWS_MAX_COLUMNS = 1024
 
 
 def _forward_blocks(n_batch: int, c_out_g: int, groups: int, n_taps: int, size: int, threads: int) -> tuple[int, int]:
@@ -707,14 +711,11 @@ def _forward_blocks(n_batch: int, c_out_g: int, groups: int, n_taps: int, size: 
 
 
 def _samples_as_rows(geom: Geometry) -> bool:
-    """1-D problems whose whole batch fits one GEMM's columns (``MIN_COLUMNS``) and whose phase planes are as
-    wide as the input (kernel = 2 x stride). Measured against the per-sample layout in one process: better at
-    32 x 8 and 64 x 4 samples x frames (1.14 vs 1.23, 1.2 vs 1.4x torch), worse from 512 columns on (64 x 8:
-    1.38 vs 1.24; 32 x 32: 1.37 vs 1.09), where the runs are long enough and the transposed copy of the
-    input costs more than it saves."""
+    """1-D problems of at most ``ROWS_MAX_COLUMNS`` samples x frames whose phase planes are as wide as the input
+    (kernel = 2 x stride)."""
     length = geom.in_size[2]
     return (geom.in_size[:2] == (1, 1) and geom.kernel[:2] == (1, 1) and geom.out_size[:2] == (1, 1)
-            and 1 < geom.batch and geom.batch * length <= MIN_COLUMNS
+            and 1 < geom.batch and geom.batch * length <= ROWS_MAX_COLUMNS
             and -(-geom.out_size[2] // geom.stride[2]) == length)
 
 

@@ -144,6 +144,7 @@ def test_forward_plans_the_decoders_layers():
     assert kind(3, (16, 32, 8, 32, 32), 1, 4, 2, 1) == "taps"  # layer 4: a sixteenth
     assert kind(3, (16, 256, 1, 4, 4), 128, 4, 2, 1) == "taps"  # layer 1: dead taps cropped, none left per slice
     assert kind(1, (64, 256, 4), 256, 4, 2, 1) == "rows"  # speech decoder layer 1
+    assert kind(1, (64, 192, 16), 128, 4, 2, 1) == "rows"  # layer 3: 1024 samples x frames
     assert kind(1, (64, 128, 32), 80, 4, 2, 1) == "taps"
 
 

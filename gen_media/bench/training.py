@@ -1,6 +1,6 @@
 """End-to-end benchmark: a training step and a generation batch of each recipe's decoder, torch vs numba.
 
-    python -m gen_media.bench.training [--media speech video] [--steps 20] [--threads 2] [--out FILE]
+    python -m gen_media.bench.training [--media speech video] [--steps 20] [--pairs 40] [--threads 2] [--out FILE]
 
 Builds the recipe's task from its default config (the real data, model and batch size), then times
 blocks of optimizer steps with ``model.backend`` switched between torch and numba on the same task
@@ -55,26 +55,31 @@ def _time_steps(task, batches, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def _time_generation(task, batch: int, repeats: int = 5) -> float:
+def _time_generation(task, batch: int, pairs: int) -> tuple[dict, float]:
+    """Median ms per decode of one batch without gradients for each backend, and the median over ``pairs`` of
+    the ratio numba/torch, alternating one decode of each: a decode takes milliseconds, and on a shared machine
+    the speed drifts between blocks by more than the difference being measured."""
     n_classes = getattr(task.decoder, "n_classes", 0)
     labels = torch.arange(batch) % n_classes if n_classes else None
     z = torch.randn(batch, task.cfg.model.latent_dim)
-    times = []
+    times = {"torch": [], "numba": []}
     with torch.no_grad():
-        task.decode(z, labels)  # warm-up
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            task.decode(z, labels)
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for i in range(pairs + 2):  # the first two pairs warm up
+            for backend, seconds in times.items():
+                _switch(task, backend)
+                t0 = time.perf_counter()
+                task.decode(z, labels)
+                if i >= 2:
+                    seconds.append(time.perf_counter() - t0)
+    ratio = statistics.median(n / t for n, t in zip(times["numba"], times["torch"], strict=True))
+    return {k: statistics.median(v) for k, v in times.items()}, ratio
 
 
-def measure(media: str, steps: int, rounds: int) -> dict:
+def measure(media: str, steps: int, rounds: int, pairs: int) -> dict:
     task, n_train, fetch, batch_size = _task(media)
     rng = np.random.default_rng(0)
     batches = [fetch(torch.as_tensor(rng.choice(n_train, batch_size, replace=False))) for _ in range(4)]
     per_step = {"torch": [], "numba": []}
-    per_gen = {"torch": [], "numba": []}
     for backend in per_step:  # warm-up: JIT compile / cache load, allocator, BLAS pools
         _switch(task, backend)
         _time_steps(task, batches, 3)
@@ -82,15 +87,16 @@ def measure(media: str, steps: int, rounds: int) -> dict:
         for backend in per_step:
             _switch(task, backend)
             per_step[backend].append(_time_steps(task, batches, steps))
-            per_gen[backend].append(_time_generation(task, batch_size))
     step = {k: statistics.median(v) for k, v in per_step.items()}
-    gen = {k: statistics.median(v) for k, v in per_gen.items()}
-    return dict(media=media, batch=batch_size, step=step, gen=gen)
+    gen, gen_ratio = _time_generation(task, batch_size, pairs)
+    return dict(media=media, batch=batch_size, step=step, gen=gen, gen_ratio=gen_ratio)
 
 
 def table(rows: list[dict], threads: int) -> str:
     lines = [f"# Training step and generation: model.backend numba vs torch ({threads} threads)", "",
-             f"Machine: {machine()}. Default recipe configs and data; median of interleaved blocks after warm-up.",
+             f"Machine: {machine()}. Default recipe configs and data, after warm-up. Training: median of "
+             "interleaved blocks of steps. Generation: one batch decoded without gradients, the backends "
+             "alternating decode by decode; the ratio is the median of the pairs' ratios.",
              "",
              "| recipe | batch | torch s/step | numba s/step | numba/torch | torch gen ms | numba gen ms "
              "| numba/torch |",
@@ -99,7 +105,7 @@ def table(rows: list[dict], threads: int) -> str:
         s, g = r["step"], r["gen"]
         lines.append(f"| {r['media']} | {r['batch']} | {s['torch']:.4f} | {s['numba']:.4f} | "
                      f"{s['numba'] / s['torch']:.2f} | {1e3 * g['torch']:.2f} | {1e3 * g['numba']:.2f} | "
-                     f"{g['numba'] / g['torch']:.2f} |")
+                     f"{r['gen_ratio']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -108,12 +114,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--media", nargs="+", default=["speech", "video"], choices=["speech", "video"])
     parser.add_argument("--steps", type=int, default=20, help="optimizer steps per timed block")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved blocks per backend")
+    parser.add_argument("--pairs", type=int, default=40, help="decodes per backend, alternating")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
-    rows = [measure(m, args.steps, args.rounds) for m in args.media]
+    rows = [measure(m, args.steps, args.rounds, args.pairs) for m in args.media]
     text = table(rows, args.threads)
     print(text)
     if args.out:
