@@ -697,7 +697,7 @@ ROWS_MAX_COLUMNS = 1024
 
 def _forward_blocks(n_batch: int, c_out_g: int, groups: int, n_taps: int, size: int, threads: int) -> tuple[int, int]:
     """(output channels, samples) per forward work item: wide GEMMs whose product (``n_taps`` taps of each
-    channel) fits the column budget, split further until every thread has at least two items."""
+    channel) fits the column budget, split further until every thread has at least two items, and evened out."""
     n_block = max(1, min(n_batch, -(-MIN_COLUMNS // size)))
     co_block = max(1, min(c_out_g, COLUMN_BUDGET // (n_taps * n_block * size)))
     while groups * -(-c_out_g // co_block) * -(-n_batch // n_block) < 2 * threads:
@@ -707,7 +707,13 @@ def _forward_blocks(n_batch: int, c_out_g: int, groups: int, n_taps: int, size: 
             n_block = -(-n_block // 2)
         else:
             break
-    return co_block, n_block
+    return _even(c_out_g, co_block), _even(n_batch, n_block)
+
+
+def _even(total: int, block: int) -> int:
+    """The smallest block that splits ``total`` into as many blocks as ``block`` does: 64 channels in blocks of 40
+    made items of 40 and 24, and the thread with the larger ones set the pace."""
+    return -(-total // -(-total // block))
 
 
 def _samples_as_rows(geom: Geometry) -> bool:
