@@ -162,11 +162,12 @@ def _copy_run_masked(dst, d0, src, s0, keep, k0, n):
 
 
 @njit(cache=True)
-def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, t0, t1, cols, in_size, out_size, kernel, stride, padding,
+def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, t0, t1, layout, in_size, out_size, kernel, stride, padding,
                   dilation):
     """Add the rows of y for taps t0..t1-1 (row ``(co - c0)*(t1 - t0) + t - t0``) into their phase planes at their
-    shifts: unit-stride runs along the width, no stride-s scatter. ``cols`` says where y's columns hold input
-    depth slice d of sample n: column ``(n - n0)*cols[0] + (d - cols[2])*cols[1]`` starts its H x W positions.
+    shifts: unit-stride runs along the width, no stride-s scatter. ``layout = (sample stride, slice stride, first
+    slice)`` says where y's columns hold input depth slice d of sample n: from column
+    ``(n - n0)*layout[0] + (d - layout[2])*layout[1]``, its H x W positions.
 
     When the planes are as wide as the input (the usual kernel = 2 x stride layer), a tap's rows have the
     same stride in both arrays, so one depth slice of a tap is one run even when the tap is shifted along
@@ -194,9 +195,9 @@ def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, t0, t1, cols, in_size, 
             row = ((co - c0) * (t1 - t0) + t - t0) * width
             for n in range(n0, n1):
                 plane = _plane_offset(planes, n, g * c_out_g + co, phase)
-                base = row + (n - n0) * cols[0]
+                base = row + (n - n0) * layout[0]
                 for i_d in range(sd[2], sd[3]):
-                    slice_base = base + (i_d - cols[2]) * cols[1]
+                    slice_base = base + (i_d - layout[2]) * layout[1]
                     if slabs:
                         src = slice_base + sh[2] * w_in
                         dst = plane + ((i_d + sd[1]) * q_h + sh[2] + sh[1]) * q_w + sw[1]
@@ -310,7 +311,7 @@ def _forward_depth_kernel(x, w, bias, out, in_size, out_size, kernel, stride, pa
     c_out_g, n_taps = w.shape[1], w.shape[2]
     d_in, k_d = in_size[0], kernel[0]
     area, hw_taps = size // d_in, n_taps // k_d
-    lda = c_out_g * n_taps
+    lda = c_out_g * n_taps  # = k_d * c_out_g * hw_taps: the row stride of wr as of the stored weight
     wr = np.empty((c_in, k_d, c_out_g, hw_taps), w.dtype)
     for ci in prange(c_in):
         for co in range(c_out_g):
@@ -333,7 +334,7 @@ def _forward_depth_kernel(x, w, bias, out, in_size, out_size, kernel, stride, pa
             y = y_buf[:rows * cols].reshape((rows, cols))
             # this depth tap of the block's channels, (block * K_h*K_w, C_in/g) @ (C_in/g, live slices' columns)
             gemm(wr_flat, g * c_in_g * lda + (kd * c_out_g + c0) * hw_taps, lda, True, xb.reshape(-1),
-                 i_lo * nb * area, xb.shape[1], False, y_buf, 0, cols, rows, cols, c_in_g, 0.0)
+                 i_lo * nb * area, xb.shape[1], False, y.reshape(-1), 0, cols, rows, cols, c_in_g, 0.0)
             _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, kd * hw_taps, (kd + 1) * hw_taps,
                           (area, nb * area, i_lo), in_size, out_size, kernel, stride, padding, dilation)
     _interleave(planes, bias, out, stride, False)
@@ -777,8 +778,10 @@ def _crop_dead_taps(geom: Geometry) -> tuple[tuple[slice, ...], Geometry] | None
 
 @functools.lru_cache(maxsize=256)
 def _forward_plan(geom: Geometry, threads: int) -> tuple[tuple[slice, ...] | None, Geometry, str, int, int]:
-    """(weight slices or None, geometry, kernel, output channels and samples per item) for forward, cached per
-    geometry and thread count: a training step asks for the same layer's plan on every call.
+    """(weight slices or None, geometry, kind, output channels and samples per item) for forward, cached per
+    geometry and thread count (Numba's, per calling thread): a training step asks for the same layer's plan on
+    every call. The module's constants (COLUMN_BUDGET, MIN_COLUMNS, ROWS_MAX_COLUMNS, DEPTH_SPLIT_SAVING) are
+    read once per key: whoever changes one must call ``_forward_plan.cache_clear()``.
 
     Taps that reach no output are dropped first (_crop_dead_taps). 3-D problems with few depth slices, where a
     tenth or more of the GEMM would land outside the output, get one GEMM per depth tap (``"depth"``,

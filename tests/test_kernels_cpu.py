@@ -102,7 +102,7 @@ def test_nan_and_inf_propagate_like_torch(nd, bad, rng):
 
 # Each CPU layout at least once: 1-D samples side by side (masked and not), 3-D slabs masked at the row ends,
 # per-row runs (planes wider than the input), a 1-D-looking 3-D problem whose output grows in height, and GEMMs
-# per depth tap over its live slices (_forward_depth_kernel: the (3, 4, 2, 3, 5) case with a block of samples too).
+# per depth tap over its live slices (_forward_depth_kernel; blocks of samples in the test below).
 LAYOUTS = [
     (1, (5, 4, 6), 3, (4,), dict(stride=2, padding=1, groups=2)),
     (1, (3, 2, 7), 2, (3,), dict(stride=1, padding=1)),
@@ -146,6 +146,22 @@ def test_forward_plans_the_decoders_layers():
     assert kind(1, (64, 256, 4), 256, 4, 2, 1) == "rows"  # speech decoder layer 1
     assert kind(1, (64, 192, 16), 128, 4, 2, 1) == "rows"  # layer 3: 1024 samples x frames
     assert kind(1, (64, 128, 32), 80, 4, 2, 1) == "taps"
+
+
+@pytest.mark.parametrize("n_block", [1, 2, 3])
+def test_depth_kernel_with_blocks_of_samples(n_block, rng):
+    """_forward_depth_kernel lays a block of samples out slice-major before its GEMMs (_slice_block); the plan
+    picks the block size from the thread count, so the test sets it: 1, 2 and an uneven 3 of 5 samples."""
+    from kernels.cpu import _forward_depth_kernel
+
+    geom = kernels.geometry(3, (5, 4, 3, 2, 3), (4, 3, 4, 3, 4), (2, 1, 2), 1, groups=2)
+    x, w, b = rng.standard_normal((5, 4, 3, 2, 3)), rng.standard_normal((4, 3, 4, 3, 4)), rng.standard_normal(6)
+    out = np.empty(geom.output_shape5)
+    _forward_depth_kernel(x.reshape(5, 4, -1), w.reshape(4, 3, -1), b, out, geom.in_size, geom.out_size, geom.kernel,
+                          geom.stride, geom.padding, geom.dilation, geom.groups, 2, n_block)
+    want = torch.nn.functional.conv_transpose3d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
+                                                stride=(2, 1, 2), padding=1, groups=2).numpy()
+    np.testing.assert_allclose(out, want, **TOL[np.float64])
 
 
 def test_taps_that_reach_no_output_are_dropped_and_get_zero_gradient(rng):
