@@ -732,17 +732,22 @@ def _samples_as_rows(geom: Geometry) -> bool:
 DEPTH_SPLIT_SAVING = 0.1
 
 
+def _tap_inputs(geom: Geometry, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i_lo, i_hi) of every tap along one axis, as tap_span gives them: the inputs the tap carries into the
+    output (none where i_lo >= i_hi)."""
+    offset = np.arange(geom.kernel[axis]) * geom.dilation[axis] - geom.padding[axis]  # o = i*stride + offset
+    i_lo = np.maximum(0, -(offset // geom.stride[axis]))
+    i_hi = np.minimum(geom.in_size[axis], -((offset - geom.out_size[axis]) // geom.stride[axis]))
+    return i_lo, i_hi
+
+
 def _depth_saving(geom: Geometry) -> float:
     """The share of (depth tap, input depth slice) pairs whose products all land outside the output: the part of
     _forward_kernel's GEMM that _forward_depth_kernel does not do."""
     if geom.kernel[0] == 1:
         return 0.0
-    live = 0
-    for kd in range(geom.kernel[0]):
-        offset = kd * geom.dilation[0] - geom.padding[0]
-        i_lo = max(0, -(offset // geom.stride[0]))
-        i_hi = min(geom.in_size[0], -((offset - geom.out_size[0]) // geom.stride[0]))
-        live += max(0, i_hi - i_lo)
+    i_lo, i_hi = _tap_inputs(geom, 0)
+    live = int(np.maximum(0, i_hi - i_lo).sum())
     return 1.0 - live / (geom.kernel[0] * geom.in_size[0])
 
 
@@ -760,9 +765,7 @@ def _crop_dead_taps(geom: Geometry) -> tuple[tuple[slice, ...], Geometry] | None
     """
     bounds = []
     for a in range(3):
-        offset = np.arange(geom.kernel[a]) * geom.dilation[a] - geom.padding[a]  # o = i*stride + offset
-        i_lo = np.maximum(0, -(offset // geom.stride[a]))
-        i_hi = np.minimum(geom.in_size[a], -((offset - geom.out_size[a]) // geom.stride[a]))
+        i_lo, i_hi = _tap_inputs(geom, a)
         live = np.flatnonzero(i_lo < i_hi)
         if live.size == 0:
             return None  # nothing reaches the output: the kernels write the bias alone
