@@ -122,7 +122,7 @@ def _make_forward(dtype):
                 co = row0 + ty + THREAD_ROWS * j
                 if co < c_out_g:
                     b = acc[j]
-                    if bias is not None:  # resolved at compile time
+                    if bias.shape[0] > 0:  # empty: no bias (kernels.cuda.forward)
                         b += bias[g * c_out_g + co]
                     out[n, g * c_out_g + co, od, oh, ow] = b
 
@@ -286,7 +286,8 @@ def _block() -> tuple[int, int]:
 
 
 def forward(x5, w5, bias, out, geom: Geometry) -> None:
-    """Write the transposed convolution of 5-D device arrays into ``out`` (``geom.output_shape5``)."""
+    """Write the transposed convolution of 5-D device arrays into ``out`` (``geom.output_shape5``);
+    ``bias`` is a ``(C_out,)`` device array, empty for none."""
     s = geom.stride
     plane = math.prod(_ceil_div(o, st) for o, st in zip(geom.out_size, s, strict=True))  # phase 0's, the largest
     grid = (_ceil_div(plane, TILE_COLS), geom.groups * _ceil_div(geom.c_out // geom.groups, TILE_ROWS),

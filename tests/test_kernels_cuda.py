@@ -9,6 +9,7 @@ import os
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")  # before numba is imported (conftest does too)
 
+import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -18,6 +19,7 @@ from hypothesis import strategies as st  # noqa: E402
 from numba import cuda  # noqa: E402
 
 import kernels  # noqa: E402
+import kernels.cuda  # noqa: E402  (loaded on first use otherwise)
 
 pytestmark = pytest.mark.cuda
 
@@ -196,6 +198,32 @@ def test_device_arrays_in_device_arrays_out(with_bias):
     for d, h in zip(grads_dev, grads_host, strict=True):
         assert not isinstance(d, np.ndarray) and hasattr(d, "copy_to_host")
         np.testing.assert_array_equal(d.copy_to_host(), h)
+
+
+@pytest.mark.skipif(not numba.config.ENABLE_CUDASIM, reason="inspects the simulator's launches")
+@pytest.mark.parametrize("algorithm", kernels.cuda.ALGORITHMS)
+def test_no_launch_gets_none(monkeypatch, algorithm):
+    """numba-cuda refuses a None kernel argument ("NotImplementedError: (none, None)") where the
+    simulator passes it through, so no launch may get one: bias=None travels as an empty array."""
+    from numba.cuda.simulator.kernel import FakeCUDAKernel
+
+    launched = []
+    run = FakeCUDAKernel.__call__
+
+    def recording(self, *args):
+        if not self._device:
+            launched.append((self.fn.__qualname__, args))
+        return run(self, *args)
+
+    monkeypatch.setattr(FakeCUDAKernel, "__call__", recording)
+    x, w, _ = make_case(1, 1, 2, 2, 1, 3, 3, False, np.float32)
+    with kernels.cuda.use_algorithm(algorithm):
+        out = kernels.conv_transpose1d(x, w, None, stride=2, target="cuda")
+        kernels.conv_transpose1d_backward(np.ones_like(out), x, w, stride=2, target="cuda")
+    assert len(launched) >= 4  # forward, and the three gradients
+    for name, args in launched:
+        assert all(a is not None for a in args), name
+    np.testing.assert_allclose(out, kernels.conv_transpose1d_reference(x, w, None, stride=2), **TOL[np.float32])
 
 
 def test_non_contiguous_device_array_is_refused():
