@@ -1,10 +1,12 @@
-"""CUDA target, tiled: the three contractions as shared-memory tiled implicit GEMMs.
+"""CUDA target, tiled: the three contractions as register-blocked, shared-memory implicit GEMMs.
 
-Each kernel computes a tile of results, ``TILE_ROWS`` channels by ``TILE_COLS`` positions (or
-output channels), and walks the reduction in slices of ``TILE_K``: the block stages one slice of
-each operand in shared memory, synchronises, and every thread accumulates ``ROWS_PER_THREAD``
-results in registers from the staged slices. Global memory is read once per block and slice
-instead of once per multiply, which is what the direct kernels (``kernels.cuda``) pay.
+Each block computes a ``TILE_ROWS x TILE_COLS`` tile of results (channels by positions, or input by
+output channels; the positions of all samples side by side, so short 1-D planes still fill a tile)
+with ``THREADS_Y x THREADS_X`` threads, each holding ``PER_Y x PER_X`` results in registers. The
+reduction is walked in slices of ``TILE_K``: the block stages one slice of each operand in shared
+memory, synchronises, and every thread multiplies its ``PER_Y`` row values by its ``PER_X`` column
+values for every element of the slice (an outer product: each staged value read from shared
+memory feeds ``PER_X`` or ``PER_Y`` multiply-adds).
 
 - forward, per stride phase ``r`` (``o = q*stride + r``): the taps of that phase are the only
   ones that reach it (the polyphase split of ``kernels.cpu``), so a block of one phase contracts
@@ -14,8 +16,12 @@ instead of once per multiply, which is what the direct kernels (``kernels.cuda``
   input positions whose tap lands; long reductions are split over blocks that add their partial
   sums atomically.
 
+The weight is first copied tap-major (``_tap_major``), so that staging a slice of one tap reads
+consecutive addresses; in torch's layout the taps are innermost and a slice would be strided.
+
 A position whose tap falls outside the other array is skipped, not multiplied by a staged zero:
-``0 * NaN`` would otherwise put NaN where the definition (and torch's forward) has no term.
+``0 * NaN`` would otherwise put NaN where the definition (and torch's forward) has no term. Each
+tap's in/out flags for the block's positions are staged in shared memory with the slice.
 
 Tile sizes are compile-time constants (shared arrays need them). Numba's simulator runs one
 Python thread per CUDA thread, so under ``NUMBA_ENABLE_CUDASIM=1`` the tiles shrink to a few
@@ -26,19 +32,24 @@ from __future__ import annotations
 
 import math
 
-from numba import config, cuda, float32, float64
+from numba import config, cuda, float32, float64, int32
 
 from ._args import Geometry
 
 if config.ENABLE_CUDASIM:  # tiny tiles, and grad_weight splits its reduction even on tiny shapes
-    TILE_COLS, THREAD_ROWS, ROWS_PER_THREAD, SPLIT_MIN, TARGET_BLOCKS = 4, 2, 2, 4, 64
+    THREADS_X, THREADS_Y, PER_X, PER_Y, TILE_K, SPLIT_MIN, TARGET_BLOCKS = 2, 2, 2, 2, 2, 4, 64
 else:
-    TILE_COLS, THREAD_ROWS, ROWS_PER_THREAD = 32, 8, 4
+    THREADS_X, THREADS_Y, PER_X, PER_Y, TILE_K = 16, 16, 4, 4, 16
     SPLIT_MIN = 1024  # grad_weight: reduction elements per block before splitting pays
     TARGET_BLOCKS = 512  # grad_weight: enough blocks to fill a large GPU (e.g. 132 SMs x 4)
-TILE_K = THREAD_ROWS  # one staged element of the column operand per thread and slice
-TILE_ROWS = THREAD_ROWS * ROWS_PER_THREAD
-THREADS = TILE_COLS * THREAD_ROWS
+TILE_COLS = THREADS_X * PER_X
+TILE_ROWS = THREADS_Y * PER_Y
+THREADS = THREADS_X * THREADS_Y
+# grad_weight's staged rows get one spare column, so that a warp's stores hit distinct banks.
+ROWS_PADDED, COLS_PADDED = TILE_ROWS + 1, TILE_COLS + 1
+# Staging gives each thread the same column (or reduction element) for every value it stages.
+assert THREADS % TILE_COLS == 0 and THREADS % TILE_ROWS == 0 and THREADS % TILE_K == 0
+assert (TILE_K * TILE_COLS) % THREADS == 0 and (TILE_K * TILE_ROWS) % THREADS == 0
 
 _NUMBA_TYPE = {"float32": float32, "float64": float64}
 _cache: dict[tuple[str, str], object] = {}
@@ -48,25 +59,111 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+@cuda.jit(device=True, inline="always")
+def _accumulate(rows, cols, acc, row_vals, tx, ty, mask):
+    """``acc[j, i] += sum_kk rows[kk, ty + THREADS_Y*j] * cols[kk, tx + THREADS_X*i]`` over the
+    staged slice, for the columns ``i`` whose bit is set in ``mask``."""
+    for kk in range(TILE_K):
+        for j in range(PER_Y):
+            row_vals[j] = rows[kk, ty + THREADS_Y * j]
+        for i in range(PER_X):
+            if mask & (1 << i):
+                c = cols[kk, tx + THREADS_X * i]
+                for j in range(PER_Y):
+                    acc[j, i] += row_vals[j] * c
+
+
+@cuda.jit(device=True, inline="always")
+def _unflatten(p, plane, h_n, w_n):
+    """Column ``p`` of samples laid side by side, each a ``(d, h_n, w_n)`` plane of ``plane``
+    positions, as ``(sample, d, h, w)``."""
+    q = p % plane
+    return p // plane, q // (w_n * h_n), (q // w_n) % h_n, q % w_n
+
+
+@cuda.jit(device=True, inline="always")
+def _clear(acc):
+    for j in range(PER_Y):
+        for i in range(PER_X):
+            acc[j, i] = 0
+
+
+@cuda.jit(device=True, inline="always")
+def _column_mask(flags, tx):
+    """Bit ``i`` set where the block's column ``tx + THREADS_X*i`` has its flag set."""
+    mask = 0
+    for i in range(PER_X):
+        if flags[tx + THREADS_X * i]:
+            mask |= 1 << i
+    return mask
+
+
+@cuda.jit(device=True, inline="always")
+def _contract_tap(src, n, d, h, w, ok, wt, tap, g, k_g, m_g, row0, cols, rows, inside, acc, row_vals, tid):
+    """Add one tap's products: ``acc[m, col] += sum_k wt[tap, g*k_g + k, row0 + m] src[n, g*k_g + k, d, h, w]``
+    over the group's ``k_g`` channels, in slices; ``(n, d, h, w)`` is the source position of the
+    column this thread stages, ``ok`` whether it is inside ``src`` (the block's flags say it for
+    every column, so that outside ones are skipped rather than multiplied by zero)."""
+    s_col, s_k = tid % TILE_COLS, tid // TILE_COLS  # this thread's staged column, first channel
+    w_col, w_k = tid % TILE_ROWS, tid // TILE_ROWS  # and its staged weight column, first channel
+    if s_k == 0:
+        inside[s_col] = 1 if ok else 0
+    for c0 in range(0, k_g, TILE_K):
+        for kk in range(s_k, TILE_K, THREADS // TILE_COLS):
+            if ok and c0 + kk < k_g:
+                cols[kk, s_col] = src[n, g * k_g + c0 + kk, d, h, w]
+            else:
+                cols[kk, s_col] = 0
+        for kk in range(w_k, TILE_K, THREADS // TILE_ROWS):
+            if c0 + kk < k_g and row0 + w_col < m_g:
+                rows[kk, w_col] = wt[tap, g * k_g + c0 + kk, row0 + w_col]
+            else:
+                rows[kk, w_col] = 0
+        cuda.syncthreads()  # the slices and flags staged before any thread reads them
+        tx, ty = tid % THREADS_X, tid // THREADS_X
+        _accumulate(rows, cols, acc, row_vals, tx, ty, _column_mask(inside, tx))
+        cuda.syncthreads()  # all reads done before the next slice overwrites them
+
+
+@cuda.jit
+def _tap_major(w, wt, for_forward):
+    """The weight ``w`` (``(C_in, C_out/g, taps)``) tap-major, as ``_contract_tap`` reads it:
+    ``wt[k, ci, co] = w[ci, co, k]`` for the forward, ``wt[k, g*C_out/g + co, ci] = w[g*C_in/g + ci, co, k]``
+    for grad_input. One thread per element of ``wt``, written in order."""
+    t = cuda.grid(1)
+    if t >= wt.size:
+        return
+    a_n, b_n = wt.shape[1], wt.shape[2]
+    b = t % b_n
+    a = (t // b_n) % a_n
+    k = t // (b_n * a_n)
+    if for_forward:
+        wt[k, a, b] = w[a, b, k]
+    else:
+        c_out_g = w.shape[1]
+        wt[k, a, b] = w[(a // c_out_g) * b_n + b, a % c_out_g, k]
+
+
 def _make_forward(dtype):
     @cuda.jit
-    def kernel(x, w, bias, out, stride, padding, dilation):
+    def kernel(x, wt, bias, out, kernel_size, stride, padding, dilation):
         xs = cuda.shared.array((TILE_K, TILE_COLS), dtype)  # input slice: channels x positions
         ws = cuda.shared.array((TILE_K, TILE_ROWS), dtype)  # weight slice: channels x out channels
-        acc = cuda.local.array(ROWS_PER_THREAD, dtype)
+        inside = cuda.shared.array(TILE_COLS, int32)  # this tap reaches the block's column
+        acc = cuda.local.array((PER_Y, PER_X), dtype)
+        row_vals = cuda.local.array(PER_Y, dtype)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        tid = ty * TILE_COLS + tx
+        tid = ty * THREADS_X + tx
         c_in, d_in, h_in, w_in = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
-        c_out_g, kd_n, kh_n, kw_n = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
+        c_out_g = wt.shape[2]
+        kd_n, kh_n, kw_n = kernel_size
         c_out, d_out, h_out, w_out = out.shape[1], out.shape[2], out.shape[3], out.shape[4]
         groups = c_out // c_out_g
         c_in_g = c_in // groups
         row_tiles = (c_out_g + TILE_ROWS - 1) // TILE_ROWS
         g = cuda.blockIdx.y // row_tiles
         row0 = (cuda.blockIdx.y % row_tiles) * TILE_ROWS
-        phases = stride[0] * stride[1] * stride[2]
-        n = cuda.blockIdx.z // phases
-        ph = cuda.blockIdx.z % phases
+        ph = cuda.blockIdx.z
         rd, rh, rw = ph // (stride[1] * stride[2]), (ph // stride[2]) % stride[1], ph % stride[2]
         # This phase's plane: outputs o = q*stride + r for q < ceil((out - r) / stride).
         qd_n = (d_out - rd + stride[0] - 1) // stride[0]
@@ -74,115 +171,88 @@ def _make_forward(dtype):
         qw_n = (w_out - rw + stride[2] - 1) // stride[2]
         if qd_n <= 0 or qh_n <= 0 or qw_n <= 0:
             return  # the whole block: this phase has no outputs (output shorter than the stride)
-        p = cuda.blockIdx.x * TILE_COLS + tx
-        valid = p < qd_n * qh_n * qw_n
-        qw = p % qw_n
-        qh = (p // qw_n) % qh_n
-        qd = p // (qw_n * qh_n)
-        for j in range(ROWS_PER_THREAD):
-            acc[j] = 0
+        plane = qd_n * qh_n * qw_n
+        columns = x.shape[0] * plane  # the samples' planes side by side
+        col0 = cuda.blockIdx.x * TILE_COLS
+        s_p = col0 + tid % TILE_COLS  # the column (sample and position) this thread stages
+        s_n, s_qd, s_qh, s_qw = _unflatten(s_p, plane, qh_n, qw_n)
+        _clear(acc)
         for kd in range(kd_n):
             off_d = kd * dilation[0] - padding[0]
             if (off_d % stride[0] + stride[0]) % stride[0] != rd:
                 continue  # tap of another phase (uniform over the block)
-            i_d = qd - (off_d - rd) // stride[0]
+            i_d = s_qd - (off_d - rd) // stride[0]
             for kh in range(kh_n):
                 off_h = kh * dilation[1] - padding[1]
                 if (off_h % stride[1] + stride[1]) % stride[1] != rh:
                     continue
-                i_h = qh - (off_h - rh) // stride[1]
+                i_h = s_qh - (off_h - rh) // stride[1]
                 for kw in range(kw_n):
                     off_w = kw * dilation[2] - padding[2]
                     if (off_w % stride[2] + stride[2]) % stride[2] != rw:
                         continue
-                    i_w = qw - (off_w - rw) // stride[2]
-                    inside = (valid and 0 <= i_d < d_in and 0 <= i_h < h_in and 0 <= i_w < w_in)
-                    for c0 in range(0, c_in_g, TILE_K):
-                        ci = c0 + ty
-                        v = dtype(0)
-                        if inside and ci < c_in_g:
-                            v = x[n, g * c_in_g + ci, i_d, i_h, i_w]
-                        xs[ty, tx] = v
-                        for e in range(tid, TILE_K * TILE_ROWS, THREADS):
-                            kk, r = e // TILE_ROWS, e % TILE_ROWS
-                            wv = dtype(0)
-                            if c0 + kk < c_in_g and row0 + r < c_out_g:
-                                wv = w[g * c_in_g + c0 + kk, row0 + r, kd, kh, kw]
-                            ws[kk, r] = wv
-                        cuda.syncthreads()  # both slices staged before any thread reads them
-                        if inside:
-                            for kk in range(TILE_K):
-                                xv = xs[kk, tx]
-                                for j in range(ROWS_PER_THREAD):
-                                    acc[j] += xv * ws[kk, ty + THREAD_ROWS * j]
-                        cuda.syncthreads()  # all reads done before the next slice overwrites them
-        if valid:
-            od, oh, ow = qd * stride[0] + rd, qh * stride[1] + rh, qw * stride[2] + rw
-            for j in range(ROWS_PER_THREAD):
-                co = row0 + ty + THREAD_ROWS * j
-                if co < c_out_g:
-                    b = acc[j]
-                    if bias.shape[0] > 0:  # empty: no bias (kernels.cuda.forward)
-                        b += bias[g * c_out_g + co]
-                    out[n, g * c_out_g + co, od, oh, ow] = b
+                    i_w = s_qw - (off_w - rw) // stride[2]
+                    ok = s_p < columns and 0 <= i_d < d_in and 0 <= i_h < h_in and 0 <= i_w < w_in
+                    _contract_tap(x, s_n, i_d, i_h, i_w, ok, wt, (kd * kh_n + kh) * kw_n + kw, g, c_in_g,
+                                  c_out_g, row0, xs, ws, inside, acc, row_vals, tid)
+        for i in range(PER_X):
+            p = col0 + tx + THREADS_X * i
+            if p < columns:
+                n, qd, qh, qw = _unflatten(p, plane, qh_n, qw_n)
+                od, oh, ow = qd * stride[0] + rd, qh * stride[1] + rh, qw * stride[2] + rw
+                for j in range(PER_Y):
+                    co = row0 + ty + THREADS_Y * j
+                    if co < c_out_g:
+                        b = acc[j, i]
+                        if bias.shape[0] > 0:  # empty: no bias (kernels.cuda.forward)
+                            b += bias[g * c_out_g + co]
+                        out[n, g * c_out_g + co, od, oh, ow] = b
 
     return kernel
 
 
 def _make_grad_input(dtype):
     @cuda.jit
-    def kernel(go, w, gx, stride, padding, dilation):
+    def kernel(go, wt, gx, kernel_size, stride, padding, dilation):
         gs = cuda.shared.array((TILE_K, TILE_COLS), dtype)  # grad_output slice: channels x positions
         ws = cuda.shared.array((TILE_K, TILE_ROWS), dtype)  # weight slice: out channels x in channels
-        acc = cuda.local.array(ROWS_PER_THREAD, dtype)
+        inside = cuda.shared.array(TILE_COLS, int32)  # this tap lands from the block's column
+        acc = cuda.local.array((PER_Y, PER_X), dtype)
+        row_vals = cuda.local.array(PER_Y, dtype)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        tid = ty * TILE_COLS + tx
+        tid = ty * THREADS_X + tx
         c_in, d_in, h_in, w_in = gx.shape[1], gx.shape[2], gx.shape[3], gx.shape[4]
-        c_out_g, kd_n, kh_n, kw_n = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
+        c_in_g = wt.shape[2]
+        kd_n, kh_n, kw_n = kernel_size
         c_out, d_out, h_out, w_out = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
-        groups = c_out // c_out_g
-        c_in_g = c_in // groups
+        groups = c_in // c_in_g
+        c_out_g = c_out // groups
         row_tiles = (c_in_g + TILE_ROWS - 1) // TILE_ROWS
         g = cuda.blockIdx.y // row_tiles
         row0 = (cuda.blockIdx.y % row_tiles) * TILE_ROWS
-        n = cuda.blockIdx.z
-        p = cuda.blockIdx.x * TILE_COLS + tx
-        valid = p < d_in * h_in * w_in
-        iw = p % w_in
-        ih = (p // w_in) % h_in
-        i_d = p // (w_in * h_in)
-        for j in range(ROWS_PER_THREAD):
-            acc[j] = 0
+        positions = d_in * h_in * w_in
+        columns = gx.shape[0] * positions  # the samples side by side
+        col0 = cuda.blockIdx.x * TILE_COLS
+        s_p = col0 + tid % TILE_COLS  # the column (sample and position) this thread stages
+        s_n, s_id, s_ih, s_iw = _unflatten(s_p, positions, h_in, w_in)
+        _clear(acc)
         for kd in range(kd_n):
-            od = i_d * stride[0] - padding[0] + kd * dilation[0]
+            od = s_id * stride[0] - padding[0] + kd * dilation[0]
             for kh in range(kh_n):
-                oh = ih * stride[1] - padding[1] + kh * dilation[1]
+                oh = s_ih * stride[1] - padding[1] + kh * dilation[1]
                 for kw in range(kw_n):
-                    ow = iw * stride[2] - padding[2] + kw * dilation[2]
-                    inside = valid and 0 <= od < d_out and 0 <= oh < h_out and 0 <= ow < w_out
-                    for c0 in range(0, c_out_g, TILE_K):
-                        v = dtype(0)
-                        if inside and c0 + ty < c_out_g:
-                            v = go[n, g * c_out_g + c0 + ty, od, oh, ow]
-                        gs[ty, tx] = v
-                        for e in range(tid, TILE_K * TILE_ROWS, THREADS):
-                            kk, r = e // TILE_ROWS, e % TILE_ROWS
-                            wv = dtype(0)
-                            if c0 + kk < c_out_g and row0 + r < c_in_g:
-                                wv = w[g * c_in_g + row0 + r, c0 + kk, kd, kh, kw]
-                            ws[kk, r] = wv
-                        cuda.syncthreads()  # both slices staged before any thread reads them
-                        if inside:
-                            for kk in range(TILE_K):
-                                gv = gs[kk, tx]
-                                for j in range(ROWS_PER_THREAD):
-                                    acc[j] += gv * ws[kk, ty + THREAD_ROWS * j]
-                        cuda.syncthreads()  # all reads done before the next slice overwrites them
-        if valid:
-            for j in range(ROWS_PER_THREAD):
-                ci = row0 + ty + THREAD_ROWS * j
-                if ci < c_in_g:
-                    gx[n, g * c_in_g + ci, i_d, ih, iw] = acc[j]
+                    ow = s_iw * stride[2] - padding[2] + kw * dilation[2]
+                    ok = s_p < columns and 0 <= od < d_out and 0 <= oh < h_out and 0 <= ow < w_out
+                    _contract_tap(go, s_n, od, oh, ow, ok, wt, (kd * kh_n + kh) * kw_n + kw, g, c_out_g,
+                                  c_in_g, row0, gs, ws, inside, acc, row_vals, tid)
+        for i in range(PER_X):
+            p = col0 + tx + THREADS_X * i
+            if p < columns:
+                n, i_d, ih, iw = _unflatten(p, positions, h_in, w_in)
+                for j in range(PER_Y):
+                    ci = row0 + ty + THREADS_Y * j
+                    if ci < c_in_g:
+                        gx[n, g * c_in_g + ci, i_d, ih, iw] = acc[j, i]
 
     return kernel
 
@@ -190,11 +260,12 @@ def _make_grad_input(dtype):
 def _make_grad_weight(dtype):
     @cuda.jit
     def kernel(go, x, gw, stride, padding, dilation, splits):
-        xs = cuda.shared.array((TILE_K, TILE_ROWS), dtype)  # input slice: positions x in channels
-        gs = cuda.shared.array((TILE_K, TILE_COLS), dtype)  # grad_output slice: positions x out channels
-        acc = cuda.local.array(ROWS_PER_THREAD, dtype)
+        xs = cuda.shared.array((TILE_K, ROWS_PADDED), dtype)  # input slice: positions x in channels
+        gs = cuda.shared.array((TILE_K, COLS_PADDED), dtype)  # grad_output slice: positions x out channels
+        acc = cuda.local.array((PER_Y, PER_X), dtype)
+        row_vals = cuda.local.array(PER_Y, dtype)
         tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
-        tid = ty * TILE_COLS + tx
+        tid = ty * THREADS_X + tx
         n_batch, c_in, d_in, h_in, w_in = x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4]
         c_out_g, kh_n, kw_n = gw.shape[1], gw.shape[3], gw.shape[4]
         c_out, d_out, h_out, w_out = go.shape[1], go.shape[2], go.shape[3], go.shape[4]
@@ -203,7 +274,7 @@ def _make_grad_weight(dtype):
         row_tiles = (c_in_g + TILE_ROWS - 1) // TILE_ROWS
         g = cuda.blockIdx.y // row_tiles
         row0 = (cuda.blockIdx.y % row_tiles) * TILE_ROWS
-        co = cuda.blockIdx.x * TILE_COLS + tx  # this thread's output channel (within the group)
+        col0 = cuda.blockIdx.x * TILE_COLS
         tap = cuda.blockIdx.z // splits
         split = cuda.blockIdx.z % splits
         kw = tap % kw_n
@@ -221,44 +292,57 @@ def _make_grad_weight(dtype):
         per_split = (total + splits - 1) // splits
         first = split * per_split
         last = min(total, first + per_split)
-        for j in range(ROWS_PER_THREAD):
-            acc[j] = 0
-        for e0 in range(first, last, TILE_K):
-            e = e0 + ty  # the reduction element this thread stages into gs
-            v = dtype(0)
-            if e < last and co < c_out_g:
-                i_w = w_lo + e % lw
-                i_h = h_lo + (e // lw) % lh
-                i_d = d_lo + (e // (lw * lh)) % ld
-                nn = e // (lw * lh * ld)
-                v = go[nn, g * c_out_g + co, i_d * stride[0] - sd, i_h * stride[1] - sh,
-                       i_w * stride[2] - sw]
-            gs[ty, tx] = v
-            for f in range(tid, TILE_K * TILE_ROWS, THREADS):
-                kk, r = f // TILE_ROWS, f % TILE_ROWS
-                e = e0 + kk
+        # The reduction element this thread stages (advanced by TILE_K per slice, with carries),
+        # and the first of the channels it stages it for.
+        s_k = tid % TILE_K
+        s_c = tid // TILE_K
+        e = first + s_k
+        e_w, e_h, e_d, e_n = 0, 0, 0, 0
+        if lw > 0 and lh > 0 and ld > 0:
+            e_w = e % lw
+            e_h = (e // lw) % lh
+            e_d = (e // (lw * lh)) % ld
+            e_n = e // (lw * lh * ld)
+        _clear(acc)
+        for _ in range(first, last, TILE_K):  # e (below) walks the slices
+            live = e < last
+            i_d, i_h, i_w = d_lo + e_d, h_lo + e_h, w_lo + e_w
+            for c in range(s_c, TILE_ROWS, THREADS // TILE_K):
                 xv = dtype(0)
-                if e < last and row0 + r < c_in_g:
-                    i_w = w_lo + e % lw
-                    i_h = h_lo + (e // lw) % lh
-                    i_d = d_lo + (e // (lw * lh)) % ld
-                    nn = e // (lw * lh * ld)
-                    xv = x[nn, g * c_in_g + row0 + r, i_d, i_h, i_w]
-                xs[kk, r] = xv
+                if live and row0 + c < c_in_g:
+                    xv = x[e_n, g * c_in_g + row0 + c, i_d, i_h, i_w]
+                xs[s_k, c] = xv
+            for c in range(s_c, TILE_COLS, THREADS // TILE_K):
+                v = dtype(0)
+                if live and col0 + c < c_out_g:
+                    v = go[e_n, g * c_out_g + col0 + c, i_d * stride[0] - sd, i_h * stride[1] - sh,
+                           i_w * stride[2] - sw]
+                gs[s_k, c] = v
             cuda.syncthreads()  # both slices staged before any thread reads them
-            for kk in range(TILE_K):
-                gv = gs[kk, tx]
-                for j in range(ROWS_PER_THREAD):
-                    acc[j] += xs[kk, ty + THREAD_ROWS * j] * gv
+            _accumulate(xs, gs, acc, row_vals, tx, ty, (1 << PER_X) - 1)
             cuda.syncthreads()  # all reads done before the next slice overwrites them
-        if co < c_out_g:
-            for j in range(ROWS_PER_THREAD):
-                ci = row0 + ty + THREAD_ROWS * j
-                if ci < c_in_g:
-                    if splits == 1:
-                        gw[g * c_in_g + ci, co, kd, kh, kw] = acc[j]
-                    else:  # partial sums of several blocks meet here
-                        cuda.atomic.add(gw, (g * c_in_g + ci, co, kd, kh, kw), acc[j])
+            # Next slice: e += TILE_K, carried through (w, h, d, n); a carry loop beats a division.
+            e += TILE_K
+            e_w += TILE_K
+            while e_w >= lw:
+                e_w -= lw
+                e_h += 1
+                if e_h == lh:
+                    e_h = 0
+                    e_d += 1
+                    if e_d == ld:
+                        e_d = 0
+                        e_n += 1
+        for i in range(PER_X):
+            co = col0 + tx + THREADS_X * i
+            if co < c_out_g:
+                for j in range(PER_Y):
+                    ci = row0 + ty + THREADS_Y * j
+                    if ci < c_in_g:
+                        if splits == 1:
+                            gw[g * c_in_g + ci, co, kd, kh, kw] = acc[j, i]
+                        else:  # partial sums of several blocks meet here
+                            cuda.atomic.add(gw, (g * c_in_g + ci, co, kd, kh, kw), acc[j, i])
 
     return kernel
 
@@ -282,7 +366,18 @@ def _kernel(name: str, geom: Geometry):
 
 
 def _block() -> tuple[int, int]:
-    return TILE_COLS, THREAD_ROWS
+    return THREADS_X, THREADS_Y
+
+
+def _weight_tap_major(w5, geom: Geometry, for_forward: bool):
+    """``w5`` as ``(taps, C_in, C_out/g)`` for the forward, ``(taps, C_out, C_in/g)`` for grad_input."""
+    taps = math.prod(geom.kernel)
+    c_out_g = geom.c_out // geom.groups
+    shape = (taps, geom.c_in, c_out_g) if for_forward else (taps, geom.c_out, geom.c_in // geom.groups)
+    wt = cuda.device_array(shape, dtype=geom.dtype)
+    if wt.size:
+        _tap_major[_ceil_div(wt.size, 128), 128](w5.reshape(geom.c_in, c_out_g, taps), wt, for_forward)
+    return wt
 
 
 def forward(x5, w5, bias, out, geom: Geometry) -> None:
@@ -290,19 +385,23 @@ def forward(x5, w5, bias, out, geom: Geometry) -> None:
     ``bias`` is a ``(C_out,)`` device array, empty for none."""
     s = geom.stride
     plane = math.prod(_ceil_div(o, st) for o, st in zip(geom.out_size, s, strict=True))  # phase 0's, the largest
-    grid = (_ceil_div(plane, TILE_COLS), geom.groups * _ceil_div(geom.c_out // geom.groups, TILE_ROWS),
-            geom.batch * math.prod(s))
-    if geom.batch and plane:
-        _kernel("forward", geom)[grid, _block()](x5, w5, bias, out, s, geom.padding, geom.dilation)
+    grid = (_ceil_div(geom.batch * plane, TILE_COLS),
+            geom.groups * _ceil_div(geom.c_out // geom.groups, TILE_ROWS), math.prod(s))
+    if geom.batch and plane and out.size:
+        wt = _weight_tap_major(w5, geom, for_forward=True)
+        _kernel("forward", geom)[grid, _block()](x5, wt, bias, out, geom.kernel, s, geom.padding,
+                                                 geom.dilation)
 
 
 def grad_input(go5, w5, gx, geom: Geometry) -> None:
     """Write the input gradient into ``gx`` (``geom.input_shape5``)."""
     positions = math.prod(geom.in_size)
-    grid = (_ceil_div(positions, TILE_COLS), geom.groups * _ceil_div(geom.c_in // geom.groups, TILE_ROWS),
-            geom.batch)
-    if geom.batch:
-        _kernel("grad_input", geom)[grid, _block()](go5, w5, gx, geom.stride, geom.padding, geom.dilation)
+    grid = (_ceil_div(geom.batch * positions, TILE_COLS),
+            geom.groups * _ceil_div(geom.c_in // geom.groups, TILE_ROWS))
+    if geom.batch and gx.size:
+        wt = _weight_tap_major(w5, geom, for_forward=False)
+        _kernel("grad_input", geom)[grid, _block()](go5, wt, gx, geom.kernel, geom.stride, geom.padding,
+                                                    geom.dilation)
 
 
 def grad_weight_splits(geom: Geometry) -> int:
