@@ -309,3 +309,18 @@ def test_unknown_algorithm_is_refused():
     with pytest.raises(ValueError, match=r"algorithm: expected one of \('tiled', 'direct'\), got 'fast'"):
         with kcuda.use_algorithm("fast"):
             pass
+
+
+def test_compile_check_rebuilds_argument_types():
+    """gen_media.bench.cuda_compile records launches in the simulator and compiles them elsewhere
+    from stand-in arguments: each stand-in must have the recorded argument's Numba type."""
+    from gen_media.bench.cuda_compile import _arg_spec, _dispatcher, _dummy
+
+    x = np.zeros((2, 3, 1, 1, 5), np.float32)
+    args = [x, x[..., ::2], cuda.to_device(np.zeros(4)), np.float32(0), (1, 2, 3), True, 7, np.zeros(0, np.float64)]
+    for a in args:
+        assert numba.typeof(_dummy(_arg_spec(a))) == numba.typeof(getattr(a, "_ary", a)), a
+    specs = tuple(_arg_spec(a) for a in args[:1])
+    kernel = _dispatcher("kernels.cuda_tiled", "_make_forward.<locals>.kernel", specs)
+    assert kernel.__qualname__ == "_make_forward.<locals>.kernel"
+    assert _dispatcher("kernels.cuda", "_grad_bias_kernel", specs) is kernels.cuda._grad_bias_kernel
