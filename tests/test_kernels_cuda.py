@@ -324,3 +324,22 @@ def test_compile_check_rebuilds_argument_types():
     kernel = _dispatcher("kernels.cuda_tiled", "_make_forward.<locals>.kernel", specs)
     assert kernel.__qualname__ == "_make_forward.<locals>.kernel"
     assert _dispatcher("kernels.cuda", "_grad_bias_kernel", specs) is kernels.cuda._grad_bias_kernel
+
+
+def test_gpu_check_kernel_only_launches():
+    """The GPU check's kernel-only timing launches the tiled kernels on outputs it allocates once:
+    they must hold the same results as the public calls."""
+    from gen_media.bench import gpu
+
+    case = gpu.SMALL_CASES[2]  # 3-D, output_padding, no groups
+    x, w, b = make_case(3, case.batch, case.c_in, case.c_out, case.groups, case.size, case.kernel_size, True,
+                        np.float64)
+    geom = kernels.geometry(3, x.shape, w.shape, **case.kwargs)
+    out = kernels.conv_transpose3d(x, w, b, **case.kwargs, target="cuda")
+    go = np.random.default_rng(1).standard_normal(out.shape)
+    gx, gw, _ = kernels.conv_transpose3d_backward(go, x, w, **case.kwargs, target="cuda")
+    forward, backward, results = gpu._tiled_launches(geom, *(cuda.to_device(a) for a in (x, w, b, go)))
+    forward()
+    backward()
+    for got, want in zip(results, (out, gx, gw), strict=True):
+        np.testing.assert_allclose(got.copy_to_host().reshape(want.shape), want, **TOL[np.float64])

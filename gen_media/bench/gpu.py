@@ -9,6 +9,9 @@ median of many runs measured with CUDA events after warm-up; the first call (whi
 our kernels when a new argument type appears) is reported separately. "ours" is the public
 ``kernels`` call on device arrays, so it includes argument checks, output allocation and launch;
 it runs the tiled kernels, and "direct" the same call on the one-thread-per-result kernels.
+"kernels" (GPU only) launches the tiled kernels alone on outputs allocated once, 20 launches
+between two events: the kernels' own time, which one call between events hides when the host's
+work per call takes longer than the GPU's.
 
 With ``--quick``, or with no GPU (then Numba's CUDA simulator runs the kernels on the CPU), it
 uses tiny shapes and a few repetitions and compares with torch on the CPU; simulator timings
@@ -18,6 +21,7 @@ say nothing about kernel speed. Exit status 0 when every parity check passes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -37,6 +41,7 @@ import kernels  # noqa: E402
 import kernels.cuda  # noqa: E402  (imported on first use otherwise; the timings switch its algorithm)
 
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}  # max |ours - torch| / max(1, max |torch|)
+KERNEL_CALLS = 20  # kernel-only timing: launches between two events, so the host's time per launch hides
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ class Row:
     error: float  # worst relative error against torch over the pass's results
     ours_ms: float | None = None  # the tiled kernels (the default)
     direct_ms: float | None = None  # the direct kernels, one thread per result
+    kernel_ms: float | None = None  # the tiled kernels alone: preallocated outputs, launches back to back
     torch_ms: float | None = None
     first_ms: float | None = None
     flops: int = 0
@@ -144,8 +150,8 @@ class Device:
         if self.gpu:
             torch.cuda.synchronize()
 
-    def time_ms(self, fn, reps: int) -> float:
-        """Median milliseconds of ``reps`` calls of ``fn`` (already warmed up)."""
+    def time_ms(self, fn, reps: int, calls: int = 1) -> float:
+        """Median milliseconds per call over ``reps`` groups of ``calls`` calls of ``fn`` (warmed up)."""
         times = []
         for _ in range(reps):
             if self.gpu:
@@ -153,14 +159,16 @@ class Device:
                 # unless the caller changed it, so these events bracket our kernels as well.
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 start.record()
-                fn()
+                for _ in range(calls):
+                    fn()
                 end.record()
                 end.synchronize()
-                times.append(start.elapsed_time(end))
+                times.append(start.elapsed_time(end) / calls)
             else:
                 t0 = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - t0) * 1e3)
+                for _ in range(calls):
+                    fn()
+                times.append((time.perf_counter() - t0) * 1e3 / calls)
         return statistics.median(times)
 
 
@@ -255,7 +263,35 @@ def check_case(dev: Device, case: Case, dtype: torch.dtype, reps: int, warm: int
         with kernels.cuda.use_algorithm("direct"):
             ours()  # warm-up: compiles the direct kernels
             row.direct_ms = dev.time_ms(ours, reps)
+    if dev.gpu:
+        for row, launch in zip((fwd, bwd), _tiled_launches(geom, xo, wo, bo, goo)[:2], strict=True):
+            launch()
+            dev.sync()
+            row.kernel_ms = dev.time_ms(launch, reps, calls=KERNEL_CALLS)
     return [fwd, bwd]
+
+
+def _tiled_launches(geom, x, w, bias, grad_output):
+    """(forward, backward, (out, grad_input, grad_weight)): calls that launch the tiled kernels alone
+    on 5-D outputs allocated once, with no argument checks or output allocation (the tap-major
+    weight copy is still made per call). The backward is grad_input and grad_weight."""
+    from kernels import cuda_tiled
+    from kernels._args import to5
+
+    geom = dataclasses.replace(geom, dtype=np.dtype(x.dtype))  # kernels.geometry() assumes float32
+    x5, w5, go5 = to5(x, geom.input_shape5), to5(w, geom.weight_shape5), to5(grad_output, geom.output_shape5)
+    bias = cuda.device_array(0, dtype=geom.dtype) if bias is None else bias
+    out, gx, gw = (cuda.device_array(shape, dtype=geom.dtype)
+                   for shape in (geom.output_shape5, geom.input_shape5, geom.weight_shape5))
+
+    def forward():
+        cuda_tiled.forward(x5, w5, bias, out, geom)
+
+    def backward():
+        cuda_tiled.grad_input(go5, w5, gx, geom)
+        cuda_tiled.grad_weight(go5, x5, gw, geom)
+
+    return forward, backward, (out, gx, gw)
 
 
 def _fmt(v: float | None, spec: str = ".3f") -> str:
@@ -264,16 +300,18 @@ def _fmt(v: float | None, spec: str = ".3f") -> str:
 
 def table(rows: list[Row], header: str, theirs: str) -> str:
     lines = [header, "",
-             f"| shape | dtype | pass | parity (rel. err) | ours ms | direct ms | {theirs} ms | ratio "
-             "| ours GFLOP/s | first call ms |",
-             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             f"| shape | dtype | pass | parity (rel. err) | ours ms | direct ms | kernels ms | {theirs} ms | ratio "
+             "| kernels ratio | ours GFLOP/s | first call ms |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         ratio = r.ours_ms / r.torch_ms if r.ours_ms and r.torch_ms else None
+        kernel_ratio = r.kernel_ms / r.torch_ms if r.kernel_ms and r.torch_ms else None
         rate = r.flops / (r.ours_ms * 1e6) if r.ours_ms else None
         parity = f"{'ok' if r.ok else 'FAIL'} {r.error:.1e}"
         dtype = str(r.dtype).removeprefix("torch.")
         lines.append(f"| {r.case.describe()} | {dtype} | {r.pass_} | {parity} | {_fmt(r.ours_ms)} "
-                     f"| {_fmt(r.direct_ms)} | {_fmt(r.torch_ms)} | {_fmt(ratio, '.2f')} | {_fmt(rate, '.1f')} "
+                     f"| {_fmt(r.direct_ms)} | {_fmt(r.kernel_ms)} | {_fmt(r.torch_ms)} | {_fmt(ratio, '.2f')} "
+                     f"| {_fmt(kernel_ratio, '.2f')} | {_fmt(rate, '.1f')} "
                      f"| {_fmt(r.first_ms, '.1f')} |")
     return "\n".join(lines) + "\n"
 
