@@ -279,14 +279,21 @@ def _check_algorithm(algorithm: str | None) -> str:
     return algorithm
 
 
+def _algorithm_for(geom: Geometry, algorithm: str | None) -> str:
+    """The algorithm that runs: the one asked for (or selected), direct where tiles exceed CUDA's grid."""
+    algorithm = _check_algorithm(algorithm)
+    return "direct" if algorithm == "tiled" and not cuda_tiled.supports(geom) else algorithm
+
+
 def forward(x5, w5, bias, geom: Geometry, algorithm: str | None = None):
     """Transposed convolution of 5-D device arrays; returns ``geom.output_shape5`` on the device.
 
     ``algorithm``: ``"tiled"`` (shared-memory tiles, ``kernels.cuda_tiled``) or ``"direct"``
     (one thread per output, the kernels of this module; kept as the simple cross-check);
-    None: the one :func:`use_algorithm` selects (tiled unless changed).
+    None: the one :func:`use_algorithm` selects (tiled unless changed). Problems whose tiles would
+    exceed CUDA's grid limits run direct (:func:`kernels.cuda_tiled.supports`).
     """
-    algorithm = _check_algorithm(algorithm)
+    algorithm = _algorithm_for(geom, algorithm)
     out = cuda.device_array(geom.output_shape5, dtype=geom.dtype)
     if bias is None:  # numba-cuda cannot pass None to a kernel (the simulator can): empty means none
         bias = cuda.device_array(0, dtype=geom.dtype)
@@ -300,7 +307,7 @@ def forward(x5, w5, bias, geom: Geometry, algorithm: str | None = None):
 
 def backward(go5, x5, w5, geom: Geometry, mask, algorithm: str | None = None):
     """``(grad_input5, grad_weight5, grad_bias)`` on the device; None where ``mask`` says so."""
-    algorithm = _check_algorithm(algorithm)
+    algorithm = _algorithm_for(geom, algorithm)
     need_input, need_weight, need_bias = mask
     zero = geom.dtype.type(0)
     args = (geom.stride, geom.padding, geom.dilation, zero)

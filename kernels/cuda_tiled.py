@@ -45,8 +45,9 @@ else:
 TILE_COLS = THREADS_X * PER_X
 TILE_ROWS = THREADS_Y * PER_Y
 THREADS = THREADS_X * THREADS_Y
-# grad_weight's staged rows get one spare column, so that a warp's stores hit distinct banks.
-ROWS_PADDED, COLS_PADDED = TILE_ROWS + 1, TILE_COLS + 1
+# grad_weight's staged rows get two spare columns: a warp's stores go to (2*element + column) mod 32,
+# where lanes 0-15 and 16-31 stage neighbouring columns, so all 32 land in distinct banks.
+ROWS_PADDED, COLS_PADDED = TILE_ROWS + 2, TILE_COLS + 2
 # Staging gives each thread the same column (or reduction element) for every value it stages.
 assert THREADS % TILE_COLS == 0 and THREADS % TILE_ROWS == 0 and THREADS % TILE_K == 0
 assert (TILE_K * TILE_COLS) % THREADS == 0 and (TILE_K * TILE_ROWS) % THREADS == 0
@@ -174,6 +175,8 @@ def _make_forward(dtype):
         plane = qd_n * qh_n * qw_n
         columns = x.shape[0] * plane  # the samples' planes side by side
         col0 = cuda.blockIdx.x * TILE_COLS
+        if col0 >= columns:
+            return  # the grid is sized for phase 0's plane; this phase's is smaller
         s_p = col0 + tid % TILE_COLS  # the column (sample and position) this thread stages
         s_n, s_qd, s_qh, s_qw = _unflatten(s_p, plane, qh_n, qw_n)
         _clear(acc)
@@ -380,25 +383,48 @@ def _weight_tap_major(w5, geom: Geometry, for_forward: bool):
     return wt
 
 
+MAX_GRID_YZ = 65535  # CUDA's limit on a grid's y and z (x may reach 2**31 - 1)
+
+
+def _forward_grid(geom: Geometry) -> tuple[int, int, int]:
+    """Column tiles (samples x phase 0's plane, the largest), group x row tiles, stride phases."""
+    plane = math.prod(_ceil_div(o, st) for o, st in zip(geom.out_size, geom.stride, strict=True))
+    return (_ceil_div(geom.batch * plane, TILE_COLS),
+            geom.groups * _ceil_div(geom.c_out // geom.groups, TILE_ROWS), math.prod(geom.stride))
+
+
+def _grad_input_grid(geom: Geometry) -> tuple[int, int, int]:
+    return (_ceil_div(geom.batch * math.prod(geom.in_size), TILE_COLS),
+            geom.groups * _ceil_div(geom.c_in // geom.groups, TILE_ROWS), 1)
+
+
+def _grad_weight_grid(geom: Geometry) -> tuple[int, int, int]:
+    return (_ceil_div(geom.c_out // geom.groups, TILE_COLS),
+            geom.groups * _ceil_div(geom.c_in // geom.groups, TILE_ROWS),
+            math.prod(geom.kernel) * grad_weight_splits(geom))
+
+
+def supports(geom: Geometry) -> bool:
+    """Whether every tiled launch of the problem fits CUDA's grid limits. Only extreme problems do not
+    (over 65535 stride phases, taps, or groups x channel tiles); ``kernels.cuda`` runs those direct."""
+    grids = (_forward_grid(geom), _grad_input_grid(geom), _grad_weight_grid(geom))
+    return all(y <= MAX_GRID_YZ and z <= MAX_GRID_YZ for _, y, z in grids)
+
+
 def forward(x5, w5, bias, out, geom: Geometry) -> None:
     """Write the transposed convolution of 5-D device arrays into ``out`` (``geom.output_shape5``);
     ``bias`` is a ``(C_out,)`` device array, empty for none."""
-    s = geom.stride
-    plane = math.prod(_ceil_div(o, st) for o, st in zip(geom.out_size, s, strict=True))  # phase 0's, the largest
-    grid = (_ceil_div(geom.batch * plane, TILE_COLS),
-            geom.groups * _ceil_div(geom.c_out // geom.groups, TILE_ROWS), math.prod(s))
-    if geom.batch and plane and out.size:
+    grid = _forward_grid(geom)
+    if grid[0] and out.size:
         wt = _weight_tap_major(w5, geom, for_forward=True)
-        _kernel("forward", geom)[grid, _block()](x5, wt, bias, out, geom.kernel, s, geom.padding,
+        _kernel("forward", geom)[grid, _block()](x5, wt, bias, out, geom.kernel, geom.stride, geom.padding,
                                                  geom.dilation)
 
 
 def grad_input(go5, w5, gx, geom: Geometry) -> None:
     """Write the input gradient into ``gx`` (``geom.input_shape5``)."""
-    positions = math.prod(geom.in_size)
-    grid = (_ceil_div(geom.batch * positions, TILE_COLS),
-            geom.groups * _ceil_div(geom.c_in // geom.groups, TILE_ROWS))
-    if geom.batch and gx.size:
+    grid = _grad_input_grid(geom)
+    if grid[0] and gx.size:
         wt = _weight_tap_major(w5, geom, for_forward=False)
         _kernel("grad_input", geom)[grid, _block()](go5, wt, gx, geom.kernel, geom.stride, geom.padding,
                                                     geom.dilation)
@@ -411,16 +437,14 @@ def grad_weight_splits(geom: Geometry) -> int:
     tiles = _ceil_div(geom.c_out // geom.groups, TILE_COLS) * geom.groups * \
         _ceil_div(geom.c_in // geom.groups, TILE_ROWS)
     reduction = geom.batch * math.prod(geom.in_size)  # an upper bound on any tap's landing positions
-    return max(1, min(_ceil_div(reduction, SPLIT_MIN), _ceil_div(TARGET_BLOCKS, tiles * taps), 65535 // taps))
+    return max(1, min(_ceil_div(reduction, SPLIT_MIN), _ceil_div(TARGET_BLOCKS, tiles * taps),
+                      MAX_GRID_YZ // taps))
 
 
 def grad_weight(go5, x5, gw, geom: Geometry) -> None:
     """Write the weight gradient into ``gw`` (``geom.weight_shape5``), zeros for an empty batch."""
-    taps = math.prod(geom.kernel)
-    grid_xy = (_ceil_div(geom.c_out // geom.groups, TILE_COLS),
-               geom.groups * _ceil_div(geom.c_in // geom.groups, TILE_ROWS))
     splits = grad_weight_splits(geom)
     if splits > 1:
         _zero[_ceil_div(gw.size, 128), 128](gw.reshape(gw.size))
-    _kernel("grad_weight", geom)[(*grid_xy, taps * splits), _block()](
+    _kernel("grad_weight", geom)[_grad_weight_grid(geom), _block()](
         go5, x5, gw, geom.stride, geom.padding, geom.dilation, splits)

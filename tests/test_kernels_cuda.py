@@ -343,3 +343,20 @@ def test_gpu_check_kernel_only_launches():
     backward()
     for got, want in zip(results, (out, gx, gw), strict=True):
         np.testing.assert_allclose(got.copy_to_host().reshape(want.shape), want, **TOL[np.float64])
+
+
+def test_tiles_beyond_the_grid_limits_run_direct():
+    """CUDA caps a grid's y and z at 65535 (the simulator does not): a depthwise layer with 70,000
+    channels, or a kernel of over 65,535 taps, would need more tiled blocks than that."""
+    from kernels import cuda as kcuda
+    from kernels import cuda_tiled
+
+    depthwise = kernels.geometry(1, (1, 70_000, 3), (70_000, 1, 2), groups=70_000)
+    many_taps = kernels.geometry(3, (1, 1, 1, 1, 1), (1, 1, 41, 41, 41))
+    ordinary = kernels.geometry(3, (2, 8, 2, 3, 3), (8, 4, 4, 4, 4), stride=2, padding=1)
+    assert not cuda_tiled.supports(depthwise) and not cuda_tiled.supports(many_taps)
+    assert cuda_tiled.supports(ordinary)
+    assert kcuda._algorithm_for(depthwise, None) == kcuda._algorithm_for(many_taps, "tiled") == "direct"
+    assert kcuda._algorithm_for(ordinary, None) == "tiled"
+    with kcuda.use_algorithm("direct"):
+        assert kcuda._algorithm_for(ordinary, None) == "direct"
