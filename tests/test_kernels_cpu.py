@@ -139,7 +139,7 @@ def test_forward_plans_the_decoders_layers():
         geom = kernels.geometry(nd, x_shape, (x_shape[1], c_out) + (kernel,) * nd, stride, padding)
         return _forward_plan(geom, 2)[2]
 
-    assert kind(3, (16, 128, 2, 8, 8), 64, 4, 2, 1) == "depth"  # video decoder layer 2
+    assert kind(3, (16, 128, 2, 8, 8), 64, 4, 2, 1) == "depth"  # spatiotemporal video decoder layer 2
     assert kind(3, (16, 64, 4, 16, 16), 32, 4, 2, 1) == "depth"  # layer 3: an eighth dead
     assert kind(3, (16, 32, 8, 32, 32), 1, 4, 2, 1) == "taps"  # layer 4: a sixteenth
     assert kind(3, (16, 256, 1, 4, 4), 128, 4, 2, 1) == "taps"  # layer 1: dead taps cropped, none left per slice
@@ -165,7 +165,7 @@ def test_depth_kernel_with_blocks_of_samples(n_block, rng):
 
 
 def test_taps_that_reach_no_output_are_dropped_and_get_zero_gradient(rng):
-    """The video decoder's first layer (depth 1, kernel 4, stride 2, padding 1): depth taps 0 and 3 land
+    """The spatiotemporal video decoder's first layer (depth 1, kernel 4, stride 2, padding 1): depth taps 0 and 3 land
     outside the output, so the kernels skip them (half the GEMM) and their weight gradient is exactly zero."""
     from kernels.cpu import _crop_dead_taps
 

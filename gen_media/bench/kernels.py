@@ -32,9 +32,9 @@ class Shape:
     name: str
     input: tuple[int, ...]  # (N, C_in, *spatial)
     c_out: int
-    kernel: int
-    stride: int
-    padding: int
+    kernel: int | tuple[int, ...]  # an int for every axis, or one per axis
+    stride: int | tuple[int, ...]
+    padding: int | tuple[int, ...]
 
     @property
     def nd(self) -> int:
@@ -47,16 +47,26 @@ SHAPES = [
     Shape("ref 1d k16 s8", (4, 128, 200), 64, 16, 8, 4),
     Shape("ref 3d k4 s2", (8, 128, 4, 8, 8), 64, 4, 2, 1),
     Shape("ref 3d k4 s2 large", (4, 64, 8, 16, 16), 32, 4, 2, 1),
-    # speech decoder: latent (256 ch x 4 frames) -> 64 mel frames, batch 32, kernel = 2 x stride
-    Shape("speech dec 1", (32, 256, 4), 256, 4, 2, 1),
-    Shape("speech dec 2", (32, 256, 8), 128, 4, 2, 1),
-    Shape("speech dec 3", (32, 128, 16), 128, 4, 2, 1),
-    Shape("speech dec 4", (32, 128, 32), 80, 4, 2, 1),
-    # video decoder (VideoGAN-like): 1x4x4 -> 16x64x64, batch 16
-    Shape("video dec 1", (16, 256, 1, 4, 4), 128, 4, 2, 1),
-    Shape("video dec 2", (16, 128, 2, 8, 8), 64, 4, 2, 1),
-    Shape("video dec 3", (16, 64, 4, 16, 16), 32, 4, 2, 1),
-    Shape("video dec 4", (16, 32, 8, 32, 32), 1, 4, 2, 1),
+    # The decoders' transposed convolutions as the default recipes build them, at their training batch size
+    # (recipes/*/default.toml; read off the models with forward hooks). Speech: latent (256 ch x 4 frames) ->
+    # 64 frames, batch 64.
+    Shape("speech dec 1", (64, 256, 4), 256, 4, 2, 1),
+    Shape("speech dec 2", (64, 256, 8), 192, 4, 2, 1),
+    Shape("speech dec 3", (64, 192, 16), 128, 4, 2, 1),
+    Shape("speech dec 4", (64, 128, 32), 128, 4, 2, 1),
+    # Video, batch 16: the sprite path grows one frame from 4x4 to 32x32 (kernel 1x4x4), the motion path a
+    # 2x5x5 code to 16x40x40 frames.
+    Shape("video sprite 1", (16, 128, 1, 4, 4), 64, (1, 4, 4), (1, 2, 2), (0, 1, 1)),
+    Shape("video sprite 2", (16, 64, 1, 8, 8), 32, (1, 4, 4), (1, 2, 2), (0, 1, 1)),
+    Shape("video sprite 3", (16, 32, 1, 16, 16), 1, (1, 4, 4), (1, 2, 2), (0, 1, 1)),
+    Shape("video motion 1", (16, 64, 2, 5, 5), 32, 4, 2, 1),
+    Shape("video motion 2", (16, 32, 4, 10, 10), 16, 4, 2, 1),
+    Shape("video motion 3", (16, 16, 8, 20, 20), 1, 4, 2, 1),
+    # The spatiotemporal (VideoGAN-like) video decoder, the other choice, for 16 frames of 64x64.
+    Shape("video st 1", (16, 256, 1, 4, 4), 128, 4, 2, 1),
+    Shape("video st 2", (16, 128, 2, 8, 8), 64, 4, 2, 1),
+    Shape("video st 3", (16, 64, 4, 16, 16), 32, 4, 2, 1),
+    Shape("video st 4", (16, 32, 8, 32, 32), 1, 4, 2, 1),
     # vocoder upsampling (HiFi-GAN-like, rates 8, 8, 2, 2), 4 x 64 mel frames
     Shape("vocoder up 1", (4, 256, 64), 128, 16, 8, 4),
     Shape("vocoder up 2", (4, 128, 512), 64, 16, 8, 4),
@@ -67,6 +77,10 @@ SHAPES = [
 ]
 
 QUICK_SHAPES = [Shape("quick 1d", (2, 8, 6), 4, 4, 2, 1), Shape("quick 3d", (2, 4, 2, 3, 3), 3, 4, 2, 1)]
+
+
+def _per_axis(v: int | tuple[int, ...], nd: int) -> tuple[int, ...]:
+    return v if isinstance(v, tuple) else (v,) * nd
 
 
 def _ours(shape, x, w, b):
@@ -81,7 +95,7 @@ def _ours(shape, x, w, b):
 def _torch(shape, x, w, b):
     xt, wt, bt = (torch.from_numpy(a) for a in (x, w, b))
     f = torch.nn.functional.conv_transpose1d if shape.nd == 1 else torch.nn.functional.conv_transpose3d
-    s, p = (shape.stride,) * shape.nd, (shape.padding,) * shape.nd
+    s, p = _per_axis(shape.stride, shape.nd), _per_axis(shape.padding, shape.nd)
     fwd = lambda: f(xt, wt, bt, s, p)  # noqa: E731
     go = torch.ones_like(fwd())
 
@@ -128,7 +142,8 @@ def run(shapes, repeats: int, dtype=np.float32) -> tuple[list[dict], dict[str, f
     rows, compile_s = [], {}
     for shape in shapes:
         x = rng.standard_normal(shape.input).astype(dtype)
-        w = (rng.standard_normal((shape.input[1], shape.c_out) + (shape.kernel,) * shape.nd) * 0.05).astype(dtype)
+        w = (rng.standard_normal((shape.input[1], shape.c_out) + _per_axis(shape.kernel, shape.nd)) * 0.05
+             ).astype(dtype)
         b = rng.standard_normal(shape.c_out).astype(dtype)
         geom = kernels.geometry(shape.nd, x.shape, w.shape, shape.stride, shape.padding)
         ours_fwd, ours_bwd = _ours(shape, x, w, b)
@@ -151,7 +166,10 @@ def run(shapes, repeats: int, dtype=np.float32) -> tuple[list[dict], dict[str, f
 
 
 def _describe(shape: Shape) -> str:
-    return f"{shape.input}->{shape.c_out} k{shape.kernel} s{shape.stride} p{shape.padding}"
+    def axes(v):
+        return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+    return f"{shape.input}->{shape.c_out} k{axes(shape.kernel)} s{axes(shape.stride)} p{axes(shape.padding)}"
 
 
 def table(rows: list[dict], compile_s: dict[str, float], threads: int, steady: bool = False) -> str:
