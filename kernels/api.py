@@ -123,9 +123,9 @@ def conv_transpose3d_backward(grad_output, input, weight, stride=1, padding=0, o
 
 
 def geometry(nd: int, input_shape, weight_shape, stride=1, padding=0, output_padding=0, groups=1,
-             dilation=1) -> Geometry:
+             dilation=1, dtype=np.float32) -> Geometry:
     """The checked :class:`Geometry` of a problem, from shapes alone (for benchmarks and tools)."""
-    x = np.empty(input_shape, np.float32)
-    w = np.empty(weight_shape, np.float32)
+    x = np.empty(input_shape, dtype)
+    w = np.empty(weight_shape, dtype)
     return check_conv_transpose(nd, x, w, None, stride, padding, output_padding, groups, dilation,
                                 "cpu")[3]

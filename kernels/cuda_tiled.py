@@ -398,16 +398,15 @@ def _grad_input_grid(geom: Geometry) -> tuple[int, int, int]:
             geom.groups * _ceil_div(geom.c_in // geom.groups, TILE_ROWS), 1)
 
 
-def _grad_weight_grid(geom: Geometry) -> tuple[int, int, int]:
+def _grad_weight_grid(geom: Geometry, splits: int) -> tuple[int, int, int]:
     return (_ceil_div(geom.c_out // geom.groups, TILE_COLS),
-            geom.groups * _ceil_div(geom.c_in // geom.groups, TILE_ROWS),
-            math.prod(geom.kernel) * grad_weight_splits(geom))
+            geom.groups * _ceil_div(geom.c_in // geom.groups, TILE_ROWS), math.prod(geom.kernel) * splits)
 
 
 def supports(geom: Geometry) -> bool:
     """Whether every tiled launch of the problem fits CUDA's grid limits. Only extreme problems do not
     (over 65535 stride phases, taps, or groups x channel tiles); ``kernels.cuda`` runs those direct."""
-    grids = (_forward_grid(geom), _grad_input_grid(geom), _grad_weight_grid(geom))
+    grids = (_forward_grid(geom), _grad_input_grid(geom), _grad_weight_grid(geom, grad_weight_splits(geom)))
     return all(y <= MAX_GRID_YZ and z <= MAX_GRID_YZ for _, y, z in grids)
 
 
@@ -446,5 +445,5 @@ def grad_weight(go5, x5, gw, geom: Geometry) -> None:
     splits = grad_weight_splits(geom)
     if splits > 1:
         _zero[_ceil_div(gw.size, 128), 128](gw.reshape(gw.size))
-    _kernel("grad_weight", geom)[_grad_weight_grid(geom), _block()](
+    _kernel("grad_weight", geom)[_grad_weight_grid(geom, splits), _block()](
         go5, x5, gw, geom.stride, geom.padding, geom.dilation, splits)

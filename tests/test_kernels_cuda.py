@@ -334,7 +334,7 @@ def test_gpu_check_kernel_only_launches():
     case = gpu.SMALL_CASES[2]  # 3-D, output_padding, no groups
     x, w, b = make_case(3, case.batch, case.c_in, case.c_out, case.groups, case.size, case.kernel_size, True,
                         np.float64)
-    geom = kernels.geometry(3, x.shape, w.shape, **case.kwargs)
+    geom = kernels.geometry(3, x.shape, w.shape, **case.kwargs, dtype=x.dtype)
     out = kernels.conv_transpose3d(x, w, b, **case.kwargs, target="cuda")
     go = np.random.default_rng(1).standard_normal(out.shape)
     gx, gw, _ = kernels.conv_transpose3d_backward(go, x, w, **case.kwargs, target="cuda")

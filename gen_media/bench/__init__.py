@@ -1,6 +1,16 @@
 """Benchmarks: kernels (CPU), gpu (CUDA), training (end to end), vocoding, upsampling; shared helpers."""
 
 
+def per_axis(v: int | tuple[int, ...], nd: int) -> tuple[int, ...]:
+    """A per-axis argument (kernel, stride, padding) as one value per spatial axis."""
+    return v if isinstance(v, tuple) else (v,) * nd
+
+
+def axes_text(v: int | tuple[int, ...]) -> str:
+    """A per-axis argument as a table shows it: ``4`` or ``1x4x4``."""
+    return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+
 def machine() -> str:
     """The CPU a table was measured on: model, widest vector extension, cores and L2 per core. Ratios move
     with it (the kernels of commit 639cb82: forward 1.15x torch on an AVX-512 machine, 1.06x on an AVX2 EPYC), so every

@@ -21,7 +21,6 @@ say nothing about kernel speed. Exit status 0 when every parity check passes.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import sys
@@ -39,6 +38,7 @@ from numba import config, cuda  # noqa: E402
 
 import kernels  # noqa: E402
 import kernels.cuda  # noqa: E402  (imported on first use otherwise; the timings switch its algorithm)
+from gen_media.bench import axes_text, per_axis  # noqa: E402
 
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}  # max |ours - torch| / max(1, max |torch|)
 KERNEL_CALLS = 20  # kernel-only timing: launches between two events, so the host's time per launch hides
@@ -72,19 +72,16 @@ class Case:
 
     @property
     def kernel_size(self) -> tuple[int, ...]:
-        return self.kernel if isinstance(self.kernel, tuple) else (self.kernel,) * self.nd
+        return per_axis(self.kernel, self.nd)
 
     def label(self) -> str:
         return f"{self.name} ({self.batch},{self.c_in},{','.join(map(str, self.size))})->{self.c_out}"
 
     def describe(self) -> str:
         """The label plus every argument that differs from its default, e.g. ``k4 s2 p1``."""
-        def fmt(v):
-            return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
-
-        parts = [f"k{fmt(self.kernel)}", f"s{fmt(self.stride)}", f"p{fmt(self.padding)}"]
+        parts = [f"k{axes_text(self.kernel)}", f"s{axes_text(self.stride)}", f"p{axes_text(self.padding)}"]
         extra = (("op", self.output_padding, 0), ("d", self.dilation, 1), ("g", self.groups, 1))
-        parts += [f"{tag}{fmt(v)}" for tag, v, default in extra if v != default]
+        parts += [f"{tag}{axes_text(v)}" for tag, v, default in extra if v != default]
         return " ".join([self.label(), *parts] + ([] if self.bias else ["no bias"]))
 
 
@@ -232,7 +229,8 @@ def check_case(dev: Device, case: Case, dtype: torch.dtype, reps: int, warm: int
     dev.sync()
     first_bwd = (time.perf_counter() - t0) * 1e3
 
-    geom = kernels.geometry(case.nd, tuple(x.shape), tuple(w.shape), **kw)
+    geom = kernels.geometry(case.nd, tuple(x.shape), tuple(w.shape), **kw,
+                            dtype=torch.empty((), dtype=dtype).numpy().dtype)
     fwd = Row(case, "forward", dtype, _rel_error(dev.torch(y), y_ref.detach()), first_ms=first_fwd,
               flops=geom.flops)
     bwd = Row(case, "backward", dtype, max(_rel_error(dev.torch(g), r) for g, r in
@@ -280,7 +278,6 @@ def _tiled_launches(geom, x, w, bias, grad_output):
     from kernels import cuda_tiled
     from kernels._args import to5
 
-    geom = dataclasses.replace(geom, dtype=np.dtype(x.dtype))  # kernels.geometry() assumes float32
     x5, w5, go5 = to5(x, geom.input_shape5), to5(w, geom.weight_shape5), to5(grad_output, geom.output_shape5)
     bias = cuda.device_array(0, dtype=geom.dtype) if bias is None else bias
     out, gx, gw = (cuda.device_array(shape, dtype=geom.dtype)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import kernels
-from gen_media.bench import machine, steady_allocator
+from gen_media.bench import axes_text, machine, per_axis, steady_allocator
 
 RESULTS = Path(__file__).parent / "results" / "kernels_cpu.md"
 
@@ -79,10 +79,6 @@ SHAPES = [
 QUICK_SHAPES = [Shape("quick 1d", (2, 8, 6), 4, 4, 2, 1), Shape("quick 3d", (2, 4, 2, 3, 3), 3, 4, 2, 1)]
 
 
-def _per_axis(v: int | tuple[int, ...], nd: int) -> tuple[int, ...]:
-    return v if isinstance(v, tuple) else (v,) * nd
-
-
 def _ours(shape, x, w, b):
     f = kernels.conv_transpose1d if shape.nd == 1 else kernels.conv_transpose3d
     b_ours = kernels.conv_transpose1d_backward if shape.nd == 1 else kernels.conv_transpose3d_backward
@@ -95,7 +91,7 @@ def _ours(shape, x, w, b):
 def _torch(shape, x, w, b):
     xt, wt, bt = (torch.from_numpy(a) for a in (x, w, b))
     f = torch.nn.functional.conv_transpose1d if shape.nd == 1 else torch.nn.functional.conv_transpose3d
-    s, p = _per_axis(shape.stride, shape.nd), _per_axis(shape.padding, shape.nd)
+    s, p = per_axis(shape.stride, shape.nd), per_axis(shape.padding, shape.nd)
     fwd = lambda: f(xt, wt, bt, s, p)  # noqa: E731
     go = torch.ones_like(fwd())
 
@@ -142,7 +138,7 @@ def run(shapes, repeats: int, dtype=np.float32) -> tuple[list[dict], dict[str, f
     rows, compile_s = [], {}
     for shape in shapes:
         x = rng.standard_normal(shape.input).astype(dtype)
-        w = (rng.standard_normal((shape.input[1], shape.c_out) + _per_axis(shape.kernel, shape.nd)) * 0.05
+        w = (rng.standard_normal((shape.input[1], shape.c_out) + per_axis(shape.kernel, shape.nd)) * 0.05
              ).astype(dtype)
         b = rng.standard_normal(shape.c_out).astype(dtype)
         geom = kernels.geometry(shape.nd, x.shape, w.shape, shape.stride, shape.padding)
@@ -166,10 +162,8 @@ def run(shapes, repeats: int, dtype=np.float32) -> tuple[list[dict], dict[str, f
 
 
 def _describe(shape: Shape) -> str:
-    def axes(v):
-        return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
-
-    return f"{shape.input}->{shape.c_out} k{axes(shape.kernel)} s{axes(shape.stride)} p{axes(shape.padding)}"
+    return (f"{shape.input}->{shape.c_out} k{axes_text(shape.kernel)} s{axes_text(shape.stride)} "
+            f"p{axes_text(shape.padding)}")
 
 
 def table(rows: list[dict], compile_s: dict[str, float], threads: int, steady: bool = False) -> str:
