@@ -29,11 +29,12 @@ import math
 
 import numba
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, prange
 
 from . import cpu1d
 from ._args import Geometry
 from ._blas import gemm
+from ._runs import add_run, add_run_masked, copy_run, copy_run_masked, from_row, keep_columns, to_row, zero_run
 from ._threads import single_threaded_blas
 
 # The kernels parallelise over work items with Numba's threads and call BLAS inside them;
@@ -98,70 +99,6 @@ def _plane_offset(planes, n, c, phase):
 
 
 @njit(cache=True)
-def _add_run(dst, d0, src, s0, n):
-    """``dst[d0:d0+n] += src[s0:s0+n]`` on flat arrays. The indices are unsigned: with signed ones Numba checks
-    each for a negative (wrap-around) index, and that branch keeps LLVM from vectorising the loop (measured
-    2.4x slower on runs of 200, 3x on runs of 16)."""
-    if n <= 0:
-        return
-    d, s = uint64(d0), uint64(s0)
-    for j in range(uint64(n)):
-        dst[d + j] += src[s + j]
-
-
-@njit(cache=True)
-def _copy_run(dst, d0, src, s0, n):
-    """``dst[d0:d0+n] = src[s0:s0+n]`` (unsigned indices, as in _add_run)."""
-    if n <= 0:
-        return
-    d, s = uint64(d0), uint64(s0)
-    for j in range(uint64(n)):
-        dst[d + j] = src[s + j]
-
-
-@njit(cache=True)
-def _zero_run(dst, d0, n):
-    """``dst[d0:d0+n] = 0`` (unsigned indices, as in _add_run)."""
-    if n <= 0:
-        return
-    d = uint64(d0)
-    for j in range(uint64(n)):
-        dst[d + j] = 0
-
-
-@njit(cache=True)
-def _keep_columns(keep, w, lo, hi):
-    """keep[k] = 1 where column ``k % w`` of a slab of rows ``w`` wide lies in ``[lo, hi)``, else 0."""
-    for k in range(keep.shape[0]):
-        c = k % w
-        keep[k] = 1 if lo <= c < hi else 0
-
-
-@njit(cache=True)
-def _add_run_masked(dst, d0, src, s0, keep, k0, n):
-    """``dst[d0+j] += src[s0+j]`` where ``keep[k0+j]``, for j < n. A select, not a branch, so the loop
-    vectorises: it reads and writes every element of the run, adding 0 where keep is 0 (never a masked
-    source value, which may be anything)."""
-    if n <= 0:
-        return
-    d, s, k = uint64(d0), uint64(s0), uint64(k0)
-    zero = dst.dtype.type(0)
-    for j in range(uint64(n)):
-        dst[d + j] = dst[d + j] + (src[s + j] if keep[k + j] != 0 else zero)
-
-
-@njit(cache=True)
-def _copy_run_masked(dst, d0, src, s0, keep, k0, n):
-    """``dst[d0+j] = src[s0+j]`` where ``keep[k0+j]``, else 0, for j < n (a select, as in _add_run_masked)."""
-    if n <= 0:
-        return
-    d, s, k = uint64(d0), uint64(s0), uint64(k0)
-    zero = dst.dtype.type(0)
-    for j in range(uint64(n)):
-        dst[d + j] = src[s + j] if keep[k + j] != 0 else zero
-
-
-@njit(cache=True)
 def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, t0, t1, layout, in_size, out_size, kernel, stride, padding,
                   dilation):
     """Add the rows of y for taps t0..t1-1 (row ``(co - c0)*(t1 - t0) + t - t0``) into their phase planes at their
@@ -171,7 +108,7 @@ def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, t0, t1, layout, in_size
 
     When the planes are as wide as the input (the usual kernel = 2 x stride layer), a tap's rows have the
     same stride in both arrays, so one depth slice of a tap is one run even when the tap is shifted along
-    the width: the columns that would wrap into the next row are masked (``_keep_columns``). Otherwise
+    the width: the columns that would wrap into the next row are masked (``keep_columns``). Otherwise
     each row is a run. Indexing is flat (no array view per row): 3-D layers have rows of a few samples.
     """
     h_in, w_in = in_size[1], in_size[2]
@@ -190,7 +127,7 @@ def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, t0, t1, layout, in_size
         k0, k1 = sw[2], (n_h - 1) * w_in + sw[3]
         masked = slabs and not (sw[2] == 0 and sw[3] == w_in)
         if masked:
-            _keep_columns(keep, w_in, sw[2], sw[3])
+            keep_columns(keep, w_in, sw[2], sw[3])
         for co in range(c0, c1):
             row = ((co - c0) * (t1 - t0) + t - t0) * width
             for n in range(n0, n1):
@@ -202,14 +139,14 @@ def _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, t0, t1, layout, in_size
                         src = slice_base + sh[2] * w_in
                         dst = plane + ((i_d + sd[1]) * q_h + sh[2] + sh[1]) * q_w + sw[1]
                         if masked:
-                            _add_run_masked(dst_flat, dst + k0, src_flat, src + k0, keep, k0, k1 - k0)
+                            add_run_masked(dst_flat, dst + k0, src_flat, src + k0, keep, k0, k1 - k0)
                         else:
-                            _add_run(dst_flat, dst + k0, src_flat, src + k0, k1 - k0)
+                            add_run(dst_flat, dst + k0, src_flat, src + k0, k1 - k0)
                         continue
                     for i_h in range(sh[2], sh[3]):
                         src = slice_base + i_h * w_in + sw[2]
                         dst = plane + ((i_d + sd[1]) * q_h + i_h + sh[1]) * q_w + sw[1] + sw[2]
-                        _add_run(dst_flat, dst, src_flat, src, sw[3] - sw[2])
+                        add_run(dst_flat, dst, src_flat, src, sw[3] - sw[2])
 
 
 @njit(cache=True)
@@ -225,7 +162,7 @@ def _zero_planes(planes, n0, n1, c0, c1):
     parallel, and into its cache just before the scatter)."""
     per_channel = planes.shape[2] * planes.shape[3] * planes.shape[4] * planes.shape[5]
     for n in range(n0, n1):
-        _zero_run(planes.reshape(-1), _plane_offset(planes, n, c0, 0), (c1 - c0) * per_channel)
+        zero_run(planes.reshape(-1), _plane_offset(planes, n, c0, 0), (c1 - c0) * per_channel)
 
 
 @njit(cache=True)
@@ -355,14 +292,14 @@ def _scatter_rows(y, planes, n0, n1, c0, c1, g, c_out_g, length, out_len, n_taps
         k0, k1 = i_lo, (n1 - n0 - 1) * length + i_hi  # first and last kept element, as in _scatter_taps
         masked = not (i_lo == 0 and i_hi == length)
         if masked:
-            _keep_columns(keep, length, i_lo, i_hi)
+            keep_columns(keep, length, i_lo, i_hi)
         for co in range(c0, c1):
             src = ((co - c0) * n_taps + t) * width
             dst = _plane_offset(planes, 0, g * c_out_g + co, phase) + n0 * q + shift
             if masked:
-                _add_run_masked(dst_flat, dst + k0, src_flat, src + k0, keep, k0, k1 - k0)
+                add_run_masked(dst_flat, dst + k0, src_flat, src + k0, keep, k0, k1 - k0)
             else:
-                _add_run(dst_flat, dst + k0, src_flat, src + k0, k1 - k0)
+                add_run(dst_flat, dst + k0, src_flat, src + k0, k1 - k0)
 
 
 @njit(parallel=True, cache=True)
@@ -389,7 +326,7 @@ def _forward_rows_kernel(x, w, bias, out, out_len, stride, padding, dilation, gr
         g, c0, c1, n0, n1 = _forward_item(item, c_out_g, co_block, n_batch, n_block)
         for c in range(g * c_out_g + c0, g * c_out_g + c1):
             for r in range(s):
-                _zero_run(plane_flat, _plane_offset(planes, 0, c, r) + n0 * q, (n1 - n0) * q)
+                zero_run(plane_flat, _plane_offset(planes, 0, c, r) + n0 * q, (n1 - n0) * q)
         cols = (n1 - n0) * length
         y = np.empty(((c1 - c0) * n_taps, cols), xr.dtype)
         gemm(w_flat, g * c_in_g * lda + c0 * n_taps, lda, True, x_flat, g * c_in_g * width + n0 * length, width,
@@ -399,53 +336,9 @@ def _forward_rows_kernel(x, w, bias, out, out_len, stride, padding, dilation, gr
 
 
 @njit(cache=True)
-def _to_row(dst, d0, src, s0, plane, n, s_w, b):
-    """``dst[d0 + o] = src[s0 + (o % s_w)*plane + o // s_w] + b`` for o < n: one output row from its phase
-    planes' rows, ``plane`` apart (flat arrays, unsigned indices as in _add_run). Stride 1 and 2 (the common
-    cases) get loops that LLVM vectorises; other strides fill the row one phase at a time."""
-    d, s, sw_u = uint64(d0), uint64(s0), uint64(s_w)
-    if s_w == 1:
-        for o in range(uint64(n)):
-            dst[d + o] = src[s + o] + b
-    elif s_w == 2:
-        odd, one = s + uint64(plane), uint64(1)
-        for q in range(uint64(n // 2)):
-            dst[d + q + q] = src[s + q] + b
-            dst[d + q + q + one] = src[odd + q] + b
-        if n % 2:
-            dst[d + uint64(n - 1)] = src[s + uint64(n // 2)] + b
-    else:
-        for rw in range(s_w):
-            p, r = s + uint64(rw * plane), d + uint64(rw)
-            for q in range(uint64((n - rw + s_w - 1) // s_w)):
-                dst[r + q * sw_u] = src[p + q] + b
-
-
-@njit(cache=True)
-def _from_row(dst, d0, src, s0, plane, n, s_w):
-    """The inverse of _to_row, without a bias: ``dst[d0 + (o % s_w)*plane + o // s_w] = src[s0 + o]``."""
-    d, s, sw_u = uint64(d0), uint64(s0), uint64(s_w)
-    if s_w == 1:
-        for o in range(uint64(n)):
-            dst[d + o] = src[s + o]
-    elif s_w == 2:
-        odd, one = d + uint64(plane), uint64(1)
-        for q in range(uint64(n // 2)):
-            dst[d + q] = src[s + q + q]
-            dst[odd + q] = src[s + q + q + one]
-        if n % 2:
-            dst[d + uint64(n // 2)] = src[s + uint64(n - 1)]
-    else:
-        for rw in range(s_w):
-            p, r = d + uint64(rw * plane), s + uint64(rw)
-            for q in range(uint64((n - rw + s_w - 1) // s_w)):
-                dst[p + q] = src[r + q * sw_u]
-
-
-@njit(cache=True)
 def _sample_rows(planes_flat, out_flat, planes, out_shape, n, c, stride, b, to_out):
     """Every output row of (sample n, channel c) to (``to_out``, adding b) or from its phase planes' rows
-    (_to_row / _from_row). Rows are visited phase by phase, so no index needs a division: on the short rows
+    (to_row / from_row). Rows are visited phase by phase, so no index needs a division: on the short rows
     of small layers an integer division per row cost more than the row's copy."""
     d_out, h_out, w_out = out_shape[2], out_shape[3], out_shape[4]
     s_d, s_h, s_w = stride
@@ -466,9 +359,9 @@ def _sample_rows(planes_flat, out_flat, planes, out_shape, n, c, stride, b, to_o
                         break
                     o, p = o0 + (od * h_out + oh) * w_out, p_phase + (qd * q_h + qh) * q_w
                     if to_out:
-                        _to_row(out_flat, o, planes_flat, p, plane, w_out, s_w, b)
+                        to_row(out_flat, o, planes_flat, p, plane, w_out, s_w, b)
                     else:
-                        _from_row(planes_flat, p, out_flat, o, plane, w_out, s_w)
+                        from_row(planes_flat, p, out_flat, o, plane, w_out, s_w)
 
 
 @njit(parallel=True, cache=True)
@@ -486,7 +379,7 @@ def _interleave(planes, bias, out, stride, samples_as_rows):
         for c in prange(c_out):
             p0 = _plane_offset(planes, 0, c, 0)
             for n in range(n_batch):
-                _to_row(dst, (n * c_out + c) * w_out, src, p0 + n * planes.shape[5], plane, w_out, stride[2], bias[c])
+                to_row(dst, (n * c_out + c) * w_out, src, p0 + n * planes.shape[5], plane, w_out, stride[2], bias[c])
         return
     for j in prange(n_batch * c_out):
         _sample_rows(src, dst, planes, out.shape, j // c_out, j % c_out, stride, bias[j % c_out], True)
@@ -541,7 +434,7 @@ def _gather_columns(planes, n0, n1, g, c0, c1, t0, t1, c_out_g, in_size, out_siz
         k0, k1 = h_lo * w_in + lo, (h_hi - 1) * w_in + hi
         masked = slabs and hits and not (lo == 0 and hi == w_in)
         if masked:
-            _keep_columns(keep, w_in, lo, hi)
+            keep_columns(keep, w_in, lo, hi)
         for co in range(c0, c1):
             row = ((co - c0) * taps + t - t0) * width
             for n in range(n0, n1):
@@ -549,26 +442,26 @@ def _gather_columns(planes, n0, n1, g, c0, c1, t0, t1, c_out_g, in_size, out_siz
                 for i_d in range(d_in):
                     slab = row + (n - n0) * size + i_d * h_in * w_in
                     if not (hits and sd[2] <= i_d < sd[3]):
-                        _zero_run(dst_flat, slab, h_in * w_in)
+                        zero_run(dst_flat, slab, h_in * w_in)
                         continue
                     if slabs:
                         src = plane + ((i_d + sd[1]) * q_h + sh[1]) * q_w + sw[1]
-                        _zero_run(dst_flat, slab, k0)
+                        zero_run(dst_flat, slab, k0)
                         if masked:
-                            _copy_run_masked(dst_flat, slab + k0, src_flat, src + k0, keep, k0, k1 - k0)
+                            copy_run_masked(dst_flat, slab + k0, src_flat, src + k0, keep, k0, k1 - k0)
                         else:
-                            _copy_run(dst_flat, slab + k0, src_flat, src + k0, k1 - k0)
-                        _zero_run(dst_flat, slab + k1, h_in * w_in - k1)
+                            copy_run(dst_flat, slab + k0, src_flat, src + k0, k1 - k0)
+                        zero_run(dst_flat, slab + k1, h_in * w_in - k1)
                         continue
                     for i_h in range(h_in):
                         dst = slab + i_h * w_in
                         if h_lo <= i_h < h_hi:
                             src = plane + ((i_d + sd[1]) * q_h + i_h + sh[1]) * q_w + sw[1]
-                            _zero_run(dst_flat, dst, lo)
-                            _copy_run(dst_flat, dst + lo, src_flat, src + lo, hi - lo)
-                            _zero_run(dst_flat, dst + hi, w_in - hi)
+                            zero_run(dst_flat, dst, lo)
+                            copy_run(dst_flat, dst + lo, src_flat, src + lo, hi - lo)
+                            zero_run(dst_flat, dst + hi, w_in - hi)
                         else:
-                            _zero_run(dst_flat, dst, w_in)
+                            zero_run(dst_flat, dst, w_in)
 
 
 @njit(parallel=True, cache=True)
@@ -717,6 +610,29 @@ def _even(total: int, block: int) -> int:
     return -(-total // -(-total // block))
 
 
+# samples x frames per GEMM of cpu1d.forward_phases. Interleaved A/B on the speech decoder's last layer, each
+# right after torch's call: 256 and 512 within 0.01x of torch's time, 1024 0.04-0.2x slower.
+PHASE_COLUMNS = 512
+
+
+def _phase_blocks(n_batch: int, c_out_g: int, groups: int, length: int, threads: int) -> tuple[int, int]:
+    """(output channels, samples) per item of cpu1d.forward_phases: ``PHASE_COLUMNS`` columns and every output
+    channel of a group, the channels split (but not below cpu1d.MIN_DEPTH), then the samples, until every thread
+    has an item. One item per thread is enough, where the other kernels want two: a phase's GEMM is deep (all its
+    taps) and halving its rows cost more than an idle thread at the end (256 output channels, 256 columns: 3.0 ms
+    in 2 items, 3.8 ms in 4, one run each)."""
+    n_block = max(1, min(n_batch, PHASE_COLUMNS // length))
+    co_block = c_out_g
+    while groups * -(-c_out_g // co_block) * -(-n_batch // n_block) < threads:
+        if co_block >= 2 * cpu1d.MIN_DEPTH:
+            co_block = -(-co_block // 2)
+        elif n_block > 1:
+            n_block = -(-n_block // 2)
+        else:
+            break
+    return _even(c_out_g, co_block), _even(n_batch, n_block)
+
+
 def _samples_as_rows(geom: Geometry) -> bool:
     """1-D problems of at most ``ROWS_MAX_COLUMNS`` samples x frames whose phase planes are as wide as the input
     (kernel = 2 x stride)."""
@@ -783,18 +699,26 @@ def _crop_dead_taps(geom: Geometry) -> tuple[tuple[slice, ...], Geometry] | None
 def _forward_plan(geom: Geometry, threads: int) -> tuple[tuple[slice, ...] | None, Geometry, str, int, int]:
     """(weight slices or None, geometry, kind, output channels and samples per item) for forward, cached per
     geometry and thread count (Numba's, per calling thread): a training step asks for the same layer's plan on
-    every call. The module's constants (COLUMN_BUDGET, MIN_COLUMNS, ROWS_MAX_COLUMNS, DEPTH_SPLIT_SAVING) are
-    read once per key: whoever changes one must call ``_forward_plan.cache_clear()``.
+    every call. The module's constants (COLUMN_BUDGET, MIN_COLUMNS, ROWS_MAX_COLUMNS, DEPTH_SPLIT_SAVING,
+    PHASE_COLUMNS and cpu1d's) are read once per key: whoever changes one must call ``_forward_plan.cache_clear()``.
 
     Taps that reach no output are dropped first (_crop_dead_taps). 3-D problems with few depth slices, where a
     tenth or more of the GEMM would land outside the output, get one GEMM per depth tap (``"depth"``,
-    _forward_depth_kernel); 1-D problems with short rows (the speech decoder's first layers: 4-8 frames) run with
-    each channel's samples side by side (``"rows"``, _forward_rows_kernel): a tap's scatter is then one run per
-    block of samples, not one per sample. Everything else is ``"taps"`` (_forward_kernel).
+    _forward_depth_kernel). 1-D problems with short rows and enough channels (the speech decoder's last layer: 32
+    frames, many samples) get one GEMM per output phase written straight into the output (``"phases"``,
+    ``cpu1d.forward_phases``); other short rows run with each channel's samples side by side (``"rows"``,
+    _forward_rows_kernel): a tap's scatter is then one run per block of samples, not one per sample. Everything
+    else is ``"taps"`` (_forward_kernel).
     """
     crop = _crop_dead_taps(geom)
     cut, geom = (None, geom) if crop is None else crop
-    kind = "depth" if _depth_saving(geom) >= DEPTH_SPLIT_SAVING else "rows" if _samples_as_rows(geom) else "taps"
+    if _depth_saving(geom) >= DEPTH_SPLIT_SAVING:
+        kind = "depth"
+    elif cpu1d.phases_apply(geom):
+        return cut, geom, "phases", *_phase_blocks(geom.batch, geom.c_out // geom.groups, geom.groups,
+                                                   geom.in_size[2], threads)
+    else:
+        kind = "rows" if _samples_as_rows(geom) else "taps"
     taps_per_gemm = math.prod(geom.kernel[1:] if kind == "depth" else geom.kernel)
     co_block, n_block = _forward_blocks(geom.batch, geom.c_out // geom.groups, geom.groups, taps_per_gemm,
                                         math.prod(geom.in_size), threads)
@@ -811,7 +735,9 @@ def forward(x5: np.ndarray, w5: np.ndarray, bias, geom: Geometry) -> np.ndarray:
     if cut is not None:
         w5 = np.ascontiguousarray(w5[cut])
     x, w = _flat(x5, 2), _flat(w5, 2)
-    if kind == "rows":
+    if kind == "phases":
+        cpu1d.forward_phases(x, w, b, _flat(out, 2), geom, co_block, n_block)
+    elif kind == "rows":
         _forward_rows_kernel(x, w, b, out, geom.out_size[2], geom.stride, geom.padding, geom.dilation, geom.groups,
                              co_block, n_block)
     else:

@@ -1,7 +1,8 @@
-"""CPU target, backward of 1-D problems: each tap is one strided GEMM over ``grad_output``'s phase planes.
+"""CPU target, 1-D problems: the backward pass as one strided GEMM per tap, and the forward pass of short rows as
+one GEMM per output phase.
 
-Tap ``k`` sends input ``i`` to output ``o = (i + shift_k)*stride + r_k`` (see ``kernels.cpu``). Lay the
-input out as ``(C_in, N, E)`` and ``grad_output``'s phase planes as ``(C_out, stride, N, E)``: each sample in a
+**Backward.** Tap ``k`` sends input ``i`` to output ``o = (i + shift_k)*stride + r_k`` (see ``kernels.cpu``). Lay
+the input out as ``(C_in, N, E)`` and ``grad_output``'s phase planes as ``(C_out, stride, N, E)``: each sample in a
 row of ``E`` positions with ``margin`` zeros on both sides (``margin >= |shift_k|`` for every tap). Then tap
 ``k``'s share of the gradients, for all samples at once, reads a strided, shifted view of the planes::
 
@@ -10,13 +11,24 @@ row of ``E`` positions with ``margin`` zeros on both sides (``margin >= |shift_k
 
 so nothing is gathered: a margin column holds zero and adds nothing, and no valid position reaches another
 sample's row. The GEMMs get ``N * E`` columns, wide even for short layers. Work items own disjoint rows
-(channels) or samples (grad_input) or taps (grad_weight).
-
-The forward pass stays on ``kernels.cpu``'s one GEMM per item plus scatter: the same strided form, with
-each tap added into the planes by BLAS, measured slower there (geometric mean over the benchmark's 1-D
+(channels) or samples (grad_input) or taps (grad_weight). The same strided form for the forward pass (each tap
+added into the planes by BLAS) measured slower than ``kernels.cpu``'s (geometric mean over the benchmark's 1-D
 shapes 1.45x torch against 1.37x), while this backward measured 1.32x against 1.50x.
+
+**Forward of short rows of many samples** (``phases_apply``: the speech decoder's last layer, 32 frames). Output
+phase ``r`` is the sum over its taps of ``W_k^T`` times the input shifted by ``shift_k``, and a phase's taps have
+consecutive shifts. So the input is first copied once per shift, ``X_s[ci, n*L + p] = x[n, ci, p - s]`` (zero off
+the sample's row), stacked shift-major; then each phase is one GEMM whose depth is all its taps' channels, ``Y_r =
+[W_k ...]^T @ [X_s ...]`` over a block of consecutive rows of the stack, and its rows go straight into the output,
+interleaved with the other phases'. ``kernels.cpu``'s forward instead makes one GEMM for all taps and adds each
+tap's rows into phase planes, then interleaves; on rows of a few frames that costs about as much as the GEMM (the
+decoder's layer 2 at one thread: 6.9 ms, its GEMM alone 3.3 ms).
 """
+
 from __future__ import annotations
+
+import functools
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -24,9 +36,18 @@ from numba import njit, prange, uint64
 
 from ._args import Geometry
 from ._blas import gemm
+from ._runs import copy_run_masked, to_row, zero_run
 
 MIN_ROWS = 128  # rows per work item before splitting by samples instead (measured: 32 was slower)
 MIN_DEPTH = 16  # output channels per group below which per-tap GEMMs are too shallow (see applies)
+# forward_phases for rows of at most MAX_PHASE_FRAMES frames and at least MIN_PHASE_COLUMNS samples x frames.
+# Inside the speech decoder at batch 64, interleaved with kernels.cpu's plan and torch, 3-4 runs each: layer 4
+# (32 frames, 2048 columns) took 0.94-0.95x the time of kernels.cpu's taps kernel; against its rows kernel,
+# layer 3 (16 frames, 1024 columns) 0.92-1.05x and layers 1-2 (4-8 frames) 0.94-1.10x: no clear gain. On its
+# own, right after torch's call: 64 frames 1.07-1.17x kernels.cpu's time, and batch 1 or 8 1.3-2.4x, where
+# copying the weight for the phases costs as much as the GEMMs.
+MAX_PHASE_FRAMES = 32
+MIN_PHASE_COLUMNS = 2048
 
 
 def applies(geom: Geometry) -> bool:
@@ -189,3 +210,151 @@ def backward(go3: np.ndarray, x3: np.ndarray, w3: np.ndarray, geom: Geometry, ne
         gw = np.empty(w3.shape, geom.dtype)
         _taps_last(gwt, gw)
     return gx, gw
+
+
+# --- forward of short rows: one GEMM per output phase -----------------------------------------------------------
+
+class PhasePlan(NamedTuple):
+    """How forward_phases lays out a problem. The input is copied once per shift ``s_lo .. s_lo + n_shifts - 1``
+    (a range that includes 0); phase ``r``'s taps take shifts ``s_lo + first[r]`` on, ``count[r]`` of them; tap
+    ``k`` is phase ``phase[k]``'s ``slot[k]``-th."""
+
+    phase: np.ndarray
+    slot: np.ndarray
+    first: np.ndarray
+    count: np.ndarray
+    s_lo: int
+    n_shifts: int
+
+
+@functools.lru_cache(maxsize=256)
+def phase_plan(geom: Geometry) -> PhasePlan | None:
+    """The plan of a 1-D problem, or None where the layout does not fit: phase planes not as long as the input
+    (the usual kernel = 2 x stride layer has them equal), or a phase whose taps' shifts are not consecutive
+    (some dilations)."""
+    if not (geom.in_size[:2] == (1, 1) and geom.kernel[:2] == (1, 1) and geom.out_size[:2] == (1, 1)):
+        return None
+    stride = geom.stride[2]
+    if -(-geom.out_size[2] // stride) != geom.in_size[2]:
+        return None
+    offset = np.arange(geom.kernel[2]) * geom.dilation[2] - geom.padding[2]
+    phase = offset % stride
+    shift = (offset - phase) // stride
+    s_lo = min(int(shift.min()), 0)
+    first, count = np.zeros(stride, np.int64), np.zeros(stride, np.int64)
+    slot = np.zeros(geom.kernel[2], np.int64)
+    for r in range(stride):
+        taps = np.flatnonzero(phase == r)
+        if taps.size == 0:
+            continue
+        shifts = shift[taps]
+        if sorted(shifts.tolist()) != list(range(int(shifts.min()), int(shifts.max()) + 1)):
+            return None
+        first[r], count[r] = shifts.min() - s_lo, taps.size
+        slot[taps] = shifts - shifts.min()
+    return PhasePlan(phase.astype(np.int64), slot, first, count, s_lo, max(int(shift.max()), 0) - s_lo + 1)
+
+
+def phases_apply(geom: Geometry) -> bool:
+    """forward_phases runs problems whose plan fits, with at least ``MIN_DEPTH`` output channels per group (a
+    phase's GEMM has that many rows), at most ``MAX_PHASE_FRAMES`` frames per sample and at least
+    ``MIN_PHASE_COLUMNS`` samples x frames in all (the speech decoder's last layer at batch 64)."""
+    return (geom.c_out // geom.groups >= MIN_DEPTH and geom.in_size[2] <= MAX_PHASE_FRAMES
+            and geom.batch * geom.in_size[2] >= MIN_PHASE_COLUMNS and phase_plan(geom) is not None)
+
+
+@njit(parallel=True, cache=True)
+def _stack_shifts(x, groups, s_lo, n_shifts):
+    """(groups, shifts, C_in/g, N * L): ``[g, j, ci, n*L + p] = x[n, g*C_in/g + ci, p - (s_lo + j)]``, zero off the
+    sample's row. Shift 0 is the input with each channel's samples side by side; every other shift is that row
+    moved by one masked run (a few frames per sample are too short to copy one at a time)."""
+    n_batch, c_in, length = x.shape
+    c_in_g = c_in // groups
+    width = n_batch * length
+    stack = np.empty((groups, n_shifts, c_in_g, width), x.dtype)
+    dst, src = stack.reshape(-1), x.reshape(-1)
+    keep = np.empty((n_shifts, width), np.int32)  # 1 where column c of shift j's copy has an input
+    for j in range(n_shifts):
+        for c in range(width):
+            keep[j, c] = 1 if 0 <= c % length - (s_lo + j) < length else 0
+    keep_flat = keep.reshape(-1)
+    j0 = -s_lo
+    l_u = uint64(length)
+    for ci in prange(c_in):
+        g, cl = ci // c_in_g, ci % c_in_g
+        unshifted = ((g * n_shifts + j0) * c_in_g + cl) * width
+        for n in range(n_batch):  # a loop of its own, not copy_run: 2x faster on rows of 4-16 frames
+            d, s = uint64(unshifted + n * length), uint64((n * c_in + ci) * length)
+            for p in range(l_u):
+                dst[d + p] = src[s + p]
+        for j in range(n_shifts):
+            s = s_lo + j
+            row = ((g * n_shifts + j) * c_in_g + cl) * width
+            if s > 0:
+                zero_run(dst, row, min(s, width))
+                copy_run_masked(dst, row + s, dst, unshifted, keep_flat, j * width + s, width - s)
+            elif s < 0:
+                copy_run_masked(dst, row, dst, unshifted - s, keep_flat, j * width, width + s)
+                zero_run(dst, max(row, row + width + s), min(-s, width))
+    return stack
+
+
+@njit(parallel=True, cache=True)
+def _stack_taps(w, phase, slot, groups, stride, depth):
+    """(stride, groups, depth, C_in/g, C_out/g): tap k's weights at ``[phase[k], g, slot[k]]``, so that a phase's
+    taps are one GEMM operand ``depth * C_in/g`` deep, in the order of the shifted input's stack. Slots past a
+    phase's count are left unset: no GEMM reads them."""
+    c_in, c_out_g, taps = w.shape
+    c_in_g = c_in // groups
+    wt = np.empty((stride, groups, depth, c_in_g, c_out_g), w.dtype)
+    src, dst = w.reshape(-1), wt.reshape(-1)
+    t_u = uint64(taps)
+    for ci in prange(c_in):
+        g, cl = ci // c_in_g, ci % c_in_g
+        for t in range(taps):
+            d = uint64((((phase[t] * groups + g) * depth + slot[t]) * c_in_g + cl) * c_out_g)
+            s = uint64(ci * c_out_g * taps + t)
+            for co in range(uint64(c_out_g)):  # unsigned: vectorised (see kernels._runs), 3x faster here
+                dst[d + co] = src[s + co * t_u]
+    return wt
+
+
+@njit(parallel=True, cache=True)
+def _phases_kernel(stack, wt, bias, out, first, count, co_block, n_block):
+    """out (N, C_out, L_out) = bias + for each phase r, ``Y_r = W_r^T @ X_r`` interleaved. Items are (group, block
+    of output channels, block of samples); each computes its block's rows of every phase (one GEMM each) into a
+    buffer and writes them into its own rows of the output, sample by sample."""
+    groups, n_shifts, c_in_g, width = stack.shape
+    stride, depth, c_out_g = wt.shape[0], wt.shape[2], wt.shape[4]
+    n_batch, c_out, l_out = out.shape
+    length = width // n_batch
+    x_flat, w_flat, o_flat = stack.reshape(-1), wt.reshape(-1), out.reshape(-1)
+    co_blocks, n_blocks = -(-c_out_g // co_block), -(-n_batch // n_block)
+    for item in prange(groups * co_blocks * n_blocks):
+        g = item // (co_blocks * n_blocks)
+        c0 = ((item // n_blocks) % co_blocks) * co_block
+        n0 = (item % n_blocks) * n_block
+        rows, n1 = min(c_out_g, c0 + co_block) - c0, min(n_batch, n0 + n_block)
+        cols = (n1 - n0) * length
+        y = np.empty(stride * rows * cols, stack.dtype)
+        for r in range(stride):
+            if count[r] == 0:  # no tap lands in this phase: bias alone
+                zero_run(y, r * rows * cols, rows * cols)
+                continue
+            gemm(w_flat, (r * groups + g) * depth * c_in_g * c_out_g + c0, c_out_g, True,
+                 x_flat, ((g * n_shifts + first[r]) * c_in_g) * width + n0 * length, width, False,
+                 y, r * rows * cols, cols, rows, cols, count[r] * c_in_g, 0.0)
+        for n in range(n0, n1):  # sample-major: the item's rows of sample n are one stretch of the output
+            for co in range(rows):
+                c = g * c_out_g + c0 + co
+                to_row(o_flat, (n * c_out + c) * l_out, y, co * cols + (n - n0) * length, rows * cols, l_out, stride,
+                       bias[c])
+
+
+def forward_phases(x3: np.ndarray, w3: np.ndarray, bias: np.ndarray, out3: np.ndarray, geom: Geometry,
+                   co_block: int, n_block: int) -> None:
+    """Write conv_transpose1d of a problem that ``phases_apply`` to into out3 (N, C_out, L_out)."""
+    plan = phase_plan(geom)
+    stack = _stack_shifts(x3, geom.groups, plan.s_lo, plan.n_shifts)
+    wt = _stack_taps(w3, plan.phase, plan.slot, geom.groups, geom.stride[2], int(plan.count.max()))
+    _phases_kernel(stack, wt, bias, out3, plan.first, plan.count, co_block, n_block)

@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from kernel_cases import BACKWARD, BACKWARD_REFERENCE, FORWARD, REFERENCE, TOL, TORCH, Case, cases
 
 import kernels
@@ -132,7 +133,8 @@ def test_every_layout_matches_torch(nd, x_shape, c_out_g, kernel, kwargs, rng):
 
 def test_forward_plans_the_decoders_layers():
     """Which CPU kernel runs each decoder layer (_forward_plan), as measured best: per depth tap where a quarter
-    of the GEMM would be thrown away, samples side by side for the speech decoder's short rows."""
+    of the GEMM would be thrown away, samples side by side or one GEMM per output phase for the speech decoder's
+    short rows."""
     from kernels.cpu import _forward_plan
 
     def kind(nd, x_shape, c_out, kernel, stride, padding):
@@ -145,7 +147,47 @@ def test_forward_plans_the_decoders_layers():
     assert kind(3, (16, 256, 1, 4, 4), 128, 4, 2, 1) == "taps"  # layer 1: dead taps cropped, none left per slice
     assert kind(1, (64, 256, 4), 256, 4, 2, 1) == "rows"  # speech decoder layer 1
     assert kind(1, (64, 192, 16), 128, 4, 2, 1) == "rows"  # layer 3: 1024 samples x frames
-    assert kind(1, (64, 128, 32), 80, 4, 2, 1) == "taps"
+    assert kind(1, (64, 128, 32), 128, 4, 2, 1) == "phases"  # layer 4: 32 frames, 2048 samples x frames
+    assert kind(1, (64, 32, 32), 8, 4, 2, 1) == "taps"  # too few channels for a phase's GEMM
+    assert kind(1, (16, 256, 64), 128, 4, 2, 1) == "rows"  # 64 frames, 1024 samples x frames
+    assert kind(1, (64, 128, 64), 80, 4, 2, 1) == "taps"
+
+
+@st.composite
+def phase_cases(draw):
+    """1-D problems whose phase planes are as long as the input (what cpu1d.forward_phases needs), any channels,
+    groups, dilation, output padding, dtype and bias, with the kernel's blocks of channels and samples."""
+    s, d = draw(st.integers(1, 4)), draw(st.integers(1, 2))
+    k = draw(st.integers(1, 3 * s))
+    span = d * (k - 1)  # the output has s * L - (s - 1 - (span - 2p + op)) frames: need span - 2p + op in [0, s)
+    if s == 1 and span % 2:
+        span, k = 0, 1
+    p = draw(st.integers(max(0, -(-(span - s + 1) // 2)), span // 2))
+    op = draw(st.integers(0, min(s - 1 - (span - 2 * p), max(s, d) - 1)))
+    groups, batch, length = draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(1, 6))
+    c_in, c_out_g = groups * draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    x = rng.standard_normal((batch, c_in, length)).astype(dtype)
+    w = rng.standard_normal((c_in, c_out_g, k)).astype(dtype)
+    b = rng.standard_normal(groups * c_out_g).astype(dtype)
+    kwargs = dict(stride=s, padding=p, output_padding=op, groups=groups, dilation=d)
+    return Case(1, dtype, x, w, b, kwargs), draw(st.integers(1, c_out_g)), draw(st.integers(1, batch))
+
+
+@SETTINGS
+@given(phase_cases())
+def test_phases_kernel_matches_reference(drawn):
+    """cpu1d.forward_phases, called directly: the plan gives it only layers of 16 or more output channels and
+    short rows, and picks its blocks from the thread count, so here any channels and blocks run."""
+    from kernels import cpu1d
+
+    case, co_block, n_block = drawn
+    geom = kernels.geometry(1, case.x.shape, case.w.shape, **case.kwargs, dtype=case.dtype)
+    assume(cpu1d.phase_plan(geom) is not None)  # a few dilations give a phase shifts that are not consecutive
+    out = np.full(geom.output_shape, np.nan, case.dtype)
+    cpu1d.forward_phases(case.x, case.w, case.b, out, geom, co_block, n_block)
+    np.testing.assert_allclose(out, REFERENCE[1](case.x, case.w, case.b, **case.kwargs), **TOL[case.dtype])
 
 
 @pytest.mark.parametrize("n_block", [1, 2, 3])

@@ -1,0 +1,115 @@
+"""Runs of consecutive elements on flat arrays, for the CPU kernels' copies, scatters and interleaves.
+
+Every index is unsigned: with signed ones Numba checks each for a negative (wrap-around) index, and that
+branch keeps LLVM from vectorising the loop (measured 2.4x slower on runs of 200, 3x on runs of 16).
+"""
+
+from __future__ import annotations
+
+from numba import njit, uint64
+
+
+@njit(cache=True)
+def add_run(dst, d0, src, s0, n):
+    """``dst[d0:d0+n] += src[s0:s0+n]``."""
+    if n <= 0:
+        return
+    d, s = uint64(d0), uint64(s0)
+    for j in range(uint64(n)):
+        dst[d + j] += src[s + j]
+
+
+@njit(cache=True)
+def copy_run(dst, d0, src, s0, n):
+    """``dst[d0:d0+n] = src[s0:s0+n]``."""
+    if n <= 0:
+        return
+    d, s = uint64(d0), uint64(s0)
+    for j in range(uint64(n)):
+        dst[d + j] = src[s + j]
+
+
+@njit(cache=True)
+def zero_run(dst, d0, n):
+    """``dst[d0:d0+n] = 0``."""
+    if n <= 0:
+        return
+    d = uint64(d0)
+    for j in range(uint64(n)):
+        dst[d + j] = 0
+
+
+@njit(cache=True)
+def keep_columns(keep, w, lo, hi):
+    """keep[k] = 1 where column ``k % w`` of a slab of rows ``w`` wide lies in ``[lo, hi)``, else 0."""
+    for k in range(keep.shape[0]):
+        c = k % w
+        keep[k] = 1 if lo <= c < hi else 0
+
+
+@njit(cache=True)
+def add_run_masked(dst, d0, src, s0, keep, k0, n):
+    """``dst[d0+j] += src[s0+j]`` where ``keep[k0+j]``, for j < n. A select, not a branch, so the loop
+    vectorises: it reads and writes every element of the run, adding 0 where keep is 0 (never a masked
+    source value, which may be anything)."""
+    if n <= 0:
+        return
+    d, s, k = uint64(d0), uint64(s0), uint64(k0)
+    zero = dst.dtype.type(0)
+    for j in range(uint64(n)):
+        dst[d + j] = dst[d + j] + (src[s + j] if keep[k + j] != 0 else zero)
+
+
+@njit(cache=True)
+def copy_run_masked(dst, d0, src, s0, keep, k0, n):
+    """``dst[d0+j] = src[s0+j]`` where ``keep[k0+j]``, else 0, for j < n (a select, as in add_run_masked)."""
+    if n <= 0:
+        return
+    d, s, k = uint64(d0), uint64(s0), uint64(k0)
+    zero = dst.dtype.type(0)
+    for j in range(uint64(n)):
+        dst[d + j] = src[s + j] if keep[k + j] != 0 else zero
+
+
+@njit(cache=True)
+def to_row(dst, d0, src, s0, plane, n, s_w, b):
+    """``dst[d0 + o] = src[s0 + (o % s_w)*plane + o // s_w] + b`` for o < n: one output row from its phase
+    planes' rows, ``plane`` apart. Stride 1 and 2 (the common
+    cases) get loops that LLVM vectorises; other strides fill the row one phase at a time."""
+    d, s, sw_u = uint64(d0), uint64(s0), uint64(s_w)
+    if s_w == 1:
+        for o in range(uint64(n)):
+            dst[d + o] = src[s + o] + b
+    elif s_w == 2:
+        odd, one = s + uint64(plane), uint64(1)
+        for q in range(uint64(n // 2)):
+            dst[d + q + q] = src[s + q] + b
+            dst[d + q + q + one] = src[odd + q] + b
+        if n % 2:
+            dst[d + uint64(n - 1)] = src[s + uint64(n // 2)] + b
+    else:
+        for rw in range(s_w):
+            p, r = s + uint64(rw * plane), d + uint64(rw)
+            for q in range(uint64((n - rw + s_w - 1) // s_w)):
+                dst[r + q * sw_u] = src[p + q] + b
+
+
+@njit(cache=True)
+def from_row(dst, d0, src, s0, plane, n, s_w):
+    """The inverse of to_row, without a bias: ``dst[d0 + (o % s_w)*plane + o // s_w] = src[s0 + o]``."""
+    d, s, sw_u = uint64(d0), uint64(s0), uint64(s_w)
+    if s_w == 1:
+        for o in range(uint64(n)):
+            dst[d + o] = src[s + o]
+    elif s_w == 2:
+        odd, one = d + uint64(plane), uint64(1)
+        for q in range(uint64(n // 2)):
+            dst[d + q] = src[s + q + q]
+            dst[odd + q] = src[s + q + q + one]
+        if n % 2:
+            dst[d + uint64(n // 2)] = src[s + uint64(n - 1)]
+    else:
+        for rw in range(s_w):
+            p, r = d + uint64(rw * plane), s + uint64(rw)
+            for q in range(uint64((n - rw + s_w - 1) // s_w)):
+                dst[p + q] = src[r + q * sw_u]
