@@ -187,8 +187,8 @@ def test_phase_loss_sees_what_magnitude_losses_cannot():
     loss_fn = ReconstructionLoss(MEL, (1.0,), 1.0, 1.0, 1e-5, phase_weight=1.0)
     flipped = (-y).requires_grad_()
     terms = loss_fn(flipped, y)
-    assert float(terms["log_mag"]) < 1e-6 and float(terms["mel_l1"]) < 1e-6
-    assert float(terms["phase"]) > 0.5  # a phase error of pi on every bin with sound, none in the differences
+    assert terms["log_mag"].item() < 1e-6 and terms["mel_l1"].item() < 1e-6
+    assert terms["phase"].item() > 0.5  # a phase error of pi on every bin with sound, none in the differences
     terms["loss"].backward()
     assert flipped.grad.isfinite().all()
     assert float(loss_fn(y, y)["phase"]) == 0.0
