@@ -17,12 +17,13 @@ shapes 1.45x torch against 1.37x), while this backward measured 1.32x against 1.
 
 **Forward of short rows of many samples** (``phases_apply``: the speech decoder's last layer, 32 frames). Output
 phase ``r`` is the sum over its taps of ``W_k^T`` times the input shifted by ``shift_k``, and a phase's taps have
-consecutive shifts. So the input is first copied once per shift, ``X_s[ci, n*L + p] = x[n, ci, p - s]`` (zero off
-the sample's row), stacked shift-major; then each phase is one GEMM whose depth is all its taps' channels, ``Y_r =
-[W_k ...]^T @ [X_s ...]`` over a block of consecutive rows of the stack, and its rows go straight into the output,
-interleaved with the other phases'. ``kernels.cpu``'s forward instead makes one GEMM for all taps and adds each
-tap's rows into phase planes, then interleaves; on rows of a few frames that costs about as much as the GEMM (the
-decoder's layer 2 at one thread: 6.9 ms, its GEMM alone 3.3 ms).
+consecutive shifts (without dilation; ``phase_plan`` declines the dilations that break this). So the input is first
+copied once per shift, ``X_s[ci, n*L + p] = x[n, ci, p - s]`` (zero off the sample's row), stacked shift-major; then
+each phase is one GEMM whose depth is all its taps' channels, ``Y_r = [W_k ...]^T @ [X_s ...]`` over a block of
+consecutive rows of the stack, and its rows go straight into the output, interleaved with the other phases'.
+``kernels.cpu``'s forward instead makes one GEMM for all taps and adds each tap's rows into phase planes, then
+interleaves; on short rows that data movement costs about as much as the GEMM (the decoder's layer 2 with
+``kernels.cpu``'s rows kernel, at one thread: 6.9 ms, its GEMM alone 3.3 ms).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ MIN_DEPTH = 16  # output channels per group below which per-tap GEMMs are too sh
 # copying the weight for the phases costs as much as the GEMMs.
 MAX_PHASE_FRAMES = 32
 MIN_PHASE_COLUMNS = 2048
+MAX_SHIFTS = 8  # shifted copies of the input forward_phases makes at most (kernel = 2 x stride makes 3)
 
 
 def applies(geom: Geometry) -> bool:
@@ -230,8 +232,9 @@ class PhasePlan(NamedTuple):
 @functools.lru_cache(maxsize=256)
 def phase_plan(geom: Geometry) -> PhasePlan | None:
     """The plan of a 1-D problem, or None where the layout does not fit: phase planes not as long as the input
-    (the usual kernel = 2 x stride layer has them equal), or a phase whose taps' shifts are not consecutive
-    (some dilations)."""
+    (the usual kernel = 2 x stride layer has them equal), a phase whose taps' shifts are not consecutive (some
+    dilations), or more than ``MAX_SHIFTS`` shifted copies of the input to make (a large dilation: a copy per
+    shift would cost more than the GEMMs, and taps shifted by a whole row or more add nothing)."""
     if not (geom.in_size[:2] == (1, 1) and geom.kernel[:2] == (1, 1) and geom.out_size[:2] == (1, 1)):
         return None
     stride = geom.stride[2]
@@ -252,7 +255,10 @@ def phase_plan(geom: Geometry) -> PhasePlan | None:
             return None
         first[r], count[r] = shifts.min() - s_lo, taps.size
         slot[taps] = shifts - shifts.min()
-    return PhasePlan(phase.astype(np.int64), slot, first, count, s_lo, max(int(shift.max()), 0) - s_lo + 1)
+    n_shifts = max(int(shift.max()), 0) - s_lo + 1
+    if n_shifts > MAX_SHIFTS:
+        return None
+    return PhasePlan(phase.astype(np.int64), slot, first, count, s_lo, n_shifts)
 
 
 def phases_apply(geom: Geometry) -> bool:

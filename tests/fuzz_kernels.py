@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kernel_cases import BACKWARD, FORWARD, TOL, cases
+from kernel_cases import BACKWARD, FORWARD, REFERENCE, TOL, cases, phase_cases
 from numba import njit
 from numba.core.registry import CPUDispatcher as Dispatcher
 
@@ -144,11 +144,31 @@ def fuzz_valid(n: int) -> None:
     check()
 
 
+def fuzz_phases(n: int) -> None:
+    """cpu1d.forward_phases directly, on layouts the plan gives it only for wide layers (so fuzz_valid's small
+    problems never reach it): any channels, groups, dilation and blocks."""
+    @settings(SETTINGS, max_examples=n)
+    @given(phase_cases())
+    def check(drawn):
+        global calls
+        calls += 1
+        case, co_block, n_block = drawn
+        geom = kernels.geometry(1, case.x.shape, case.w.shape, **case.kwargs, dtype=case.dtype)
+        if kernels.cpu1d.phase_plan(geom) is None:
+            return
+        out = np.empty(geom.output_shape, case.dtype)
+        kernels.cpu1d.forward_phases(case.x, case.w, case.b, out, geom, co_block, n_block)
+        np.testing.assert_allclose(out, REFERENCE[1](case.x, case.w, case.b, **case.kwargs), **TOL[case.dtype])
+
+    check()
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     for module in (kernels.cpu, kernels.cpu1d):
         bounds_checked(module)
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     fuzz_valid(n // 4)
+    fuzz_phases(n // 4)
     fuzz_any(n)
     print(f"fuzzed {calls} calls")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from hypothesis import assume
 from hypothesis import strategies as st
 
 import kernels
@@ -80,3 +81,26 @@ def cases(draw, nd=None, max_channels=3, max_size=None, max_batch=3, allow_unbat
     kwargs = dict(stride=per_axis(2), padding=per_axis(3), output_padding=per_axis(4), groups=groups,
                   dilation=per_axis(5))
     return Case(nd, dtype, x, w, b, kwargs)
+
+
+@st.composite
+def phase_cases(draw):
+    """1-D problems whose phase planes are as long as the input (what cpu1d.forward_phases needs), any channels,
+    groups, dilation, output padding, dtype and bias, with the kernel's blocks of channels and samples."""
+    s, d = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    k = draw(st.integers(1, 3 * s))
+    op = draw(st.integers(0, max(s, d) - 1))
+    # the output has s*L - (s - 1 - e) frames with e = d*(k-1) + op - 2p: planes as long as the input need e in [0, s)
+    e_max = d * (k - 1) + op
+    p_lo, p_hi = max(0, -(-(e_max - s + 1) // 2)), e_max // 2
+    assume(p_lo <= p_hi)  # stride 1 with an odd e_max: no padding fits
+    p = draw(st.integers(p_lo, p_hi))
+    groups, batch, length = draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(1, 6))
+    c_in, c_out_g = groups * draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    x = rng.standard_normal((batch, c_in, length)).astype(dtype)
+    w = rng.standard_normal((c_in, c_out_g, k)).astype(dtype)
+    b = rng.standard_normal(groups * c_out_g).astype(dtype)
+    kwargs = dict(stride=s, padding=p, output_padding=op, groups=groups, dilation=d)
+    return Case(1, dtype, x, w, b, kwargs), draw(st.integers(1, c_out_g)), draw(st.integers(1, batch))

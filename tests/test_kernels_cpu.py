@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import assume, given, settings
-from hypothesis import strategies as st
-from kernel_cases import BACKWARD, BACKWARD_REFERENCE, FORWARD, REFERENCE, TOL, TORCH, Case, cases
+from kernel_cases import BACKWARD, BACKWARD_REFERENCE, FORWARD, REFERENCE, TOL, TORCH, Case, cases, phase_cases
 
 import kernels
 
@@ -153,28 +152,6 @@ def test_forward_plans_the_decoders_layers():
     assert kind(1, (64, 128, 64), 80, 4, 2, 1) == "taps"
 
 
-@st.composite
-def phase_cases(draw):
-    """1-D problems whose phase planes are as long as the input (what cpu1d.forward_phases needs), any channels,
-    groups, dilation, output padding, dtype and bias, with the kernel's blocks of channels and samples."""
-    s, d = draw(st.integers(1, 4)), draw(st.integers(1, 2))
-    k = draw(st.integers(1, 3 * s))
-    span = d * (k - 1)  # the output has s * L - (s - 1 - (span - 2p + op)) frames: need span - 2p + op in [0, s)
-    if s == 1 and span % 2:
-        span, k = 0, 1
-    p = draw(st.integers(max(0, -(-(span - s + 1) // 2)), span // 2))
-    op = draw(st.integers(0, min(s - 1 - (span - 2 * p), max(s, d) - 1)))
-    groups, batch, length = draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(1, 6))
-    c_in, c_out_g = groups * draw(st.integers(1, 3)), draw(st.integers(1, 4))
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
-    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
-    x = rng.standard_normal((batch, c_in, length)).astype(dtype)
-    w = rng.standard_normal((c_in, c_out_g, k)).astype(dtype)
-    b = rng.standard_normal(groups * c_out_g).astype(dtype)
-    kwargs = dict(stride=s, padding=p, output_padding=op, groups=groups, dilation=d)
-    return Case(1, dtype, x, w, b, kwargs), draw(st.integers(1, c_out_g)), draw(st.integers(1, batch))
-
-
 @SETTINGS
 @given(phase_cases())
 def test_phases_kernel_matches_reference(drawn):
@@ -188,6 +165,41 @@ def test_phases_kernel_matches_reference(drawn):
     out = np.full(geom.output_shape, np.nan, case.dtype)
     cpu1d.forward_phases(case.x, case.w, case.b, out, geom, co_block, n_block)
     np.testing.assert_allclose(out, REFERENCE[1](case.x, case.w, case.b, **case.kwargs), **TOL[case.dtype])
+
+
+@pytest.mark.parametrize("x_shape, kernel, with_bias", [
+    ((64, 16, 32), 4, True),  # the speech decoder's last layer, narrower
+    ((64, 16, 32), 4, False),
+    ((2048, 16, 1), 4, True),  # one frame: taps 0 and 3 reach no output and are cropped first
+])
+def test_public_call_through_the_phases_kernel(x_shape, kernel, with_bias, rng):
+    """The plan's own route to cpu1d.forward_phases (its blocks, the cropped weight, no bias) against torch."""
+    from kernels.cpu import _forward_plan
+
+    w = rng.standard_normal((x_shape[1], 16, kernel)).astype(np.float32) * 0.1
+    geom = kernels.geometry(1, x_shape, w.shape, 2, 1)
+    assert _forward_plan(geom, 2)[2] == "phases"
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32) if with_bias else None
+    want = TORCH[1](torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), 2, 1)
+    np.testing.assert_allclose(kernels.conv_transpose1d(x, w, b, 2, 1), want.numpy(), **TOL[np.float32])
+
+
+def test_phase_plan_copies_and_declines():
+    """The shifts to copy, and what it declines: planes longer than the input, shifts that skip within a phase,
+    and a dilation so large that the input would be copied once per shift thousands of times (every tap misses
+    the output there)."""
+    from kernels import cpu1d
+
+    def plan(x_shape, k, **kw):
+        return cpu1d.phase_plan(kernels.geometry(1, x_shape, (x_shape[1], 16, k), **kw))
+
+    assert plan((2, 4, 8), 4, stride=2, padding=1).n_shifts == 3
+    # one tap shifted by -1: the copies still include the unshifted input, which the others are made from
+    assert plan((2, 4, 5), 1, stride=3, padding=1, output_padding=2)[4:] == (-1, 2)
+    assert plan((2, 4, 8), 4, stride=2, padding=0) is None  # 18 frames: planes of 9
+    assert plan((2, 4, 8), 4, stride=3, padding=2, dilation=2) is None  # phase 1's taps shifted by -1 and 1
+    assert plan((64, 16, 32), 2, stride=2, padding=100_000, dilation=200_001) is None
 
 
 @pytest.mark.parametrize("n_block", [1, 2, 3])
