@@ -34,6 +34,7 @@ from numba import njit, prange
 from . import cpu1d
 from ._args import Geometry
 from ._blas import gemm
+from ._items import forward_item, forward_items
 from ._runs import add_run, add_run_masked, copy_run, copy_run_masked, from_row, keep_columns, to_row, zero_run
 from ._threads import single_threaded_blas
 
@@ -165,24 +166,6 @@ def _zero_planes(planes, n0, n1, c0, c1):
         zero_run(planes.reshape(-1), _plane_offset(planes, n, c0, 0), (c1 - c0) * per_channel)
 
 
-@njit(cache=True)
-def _forward_items(groups, c_out_g, co_block, n_batch, n_block):
-    """How many forward work items (see _forward_item)."""
-    return groups * -(-c_out_g // co_block) * -(-n_batch // n_block)
-
-
-@njit(cache=True)
-def _forward_item(item, c_out_g, co_block, n_batch, n_block):
-    """Work item -> (group, channels c0..c1-1 of the group, samples n0..n1-1); items run group-major, then
-    channel blocks, then sample blocks."""
-    co_blocks = -(-c_out_g // co_block)
-    n_blocks = -(-n_batch // n_block)
-    g = item // (co_blocks * n_blocks)
-    c0 = ((item // n_blocks) % co_blocks) * co_block
-    n0 = (item % n_blocks) * n_block
-    return g, c0, min(c_out_g, c0 + co_block), n0, min(n_batch, n0 + n_block)
-
-
 @njit(parallel=True, cache=True)
 def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding, dilation, groups,
                     co_block, n_block):
@@ -202,8 +185,8 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
     w_flat = w.reshape(-1)
     lda = c_out_g * n_taps  # row stride of the stored weight: column co*T + t is tap t into channel co
     planes = _output_planes(x, n_batch, out.shape[1], out_size, stride)
-    for item in prange(_forward_items(groups, c_out_g, co_block, n_batch, n_block)):
-        g, c0, c1, n0, n1 = _forward_item(item, c_out_g, co_block, n_batch, n_block)
+    for item in prange(forward_items(groups, c_out_g, co_block, n_batch, n_block)):
+        g, c0, c1, n0, n1 = forward_item(item, c_out_g, co_block, n_batch, n_block)
         _zero_planes(planes, n0, n1, g * c_out_g + c0, g * c_out_g + c1)
         xb = _sample_block(x4, n0, n1, g)
         y = np.empty(((c1 - c0) * n_taps, xb.shape[1]), x.dtype)
@@ -257,8 +240,8 @@ def _forward_depth_kernel(x, w, bias, out, in_size, out_size, kernel, stride, pa
     wr_flat = wr.reshape(-1)
     x4 = x.reshape((n_batch, groups, c_in_g, size))
     planes = _output_planes(x, n_batch, out.shape[1], out_size, stride)
-    for item in prange(_forward_items(groups, c_out_g, co_block, n_batch, n_block)):
-        g, c0, c1, n0, n1 = _forward_item(item, c_out_g, co_block, n_batch, n_block)
+    for item in prange(forward_items(groups, c_out_g, co_block, n_batch, n_block)):
+        g, c0, c1, n0, n1 = forward_item(item, c_out_g, co_block, n_batch, n_block)
         _zero_planes(planes, n0, n1, g * c_out_g + c0, g * c_out_g + c1)
         nb = n1 - n0
         xb = _slice_block(x4, n0, n1, g, d_in)
@@ -322,8 +305,8 @@ def _forward_rows_kernel(x, w, bias, out, out_len, stride, padding, dilation, gr
     lda = c_out_g * n_taps
     planes = np.empty((1, c_out, s, 1, n_batch, q), xr.dtype)
     plane_flat = planes.reshape(-1)
-    for item in prange(_forward_items(groups, c_out_g, co_block, n_batch, n_block)):
-        g, c0, c1, n0, n1 = _forward_item(item, c_out_g, co_block, n_batch, n_block)
+    for item in prange(forward_items(groups, c_out_g, co_block, n_batch, n_block)):
+        g, c0, c1, n0, n1 = forward_item(item, c_out_g, co_block, n_batch, n_block)
         for c in range(g * c_out_g + c0, g * c_out_g + c1):
             for r in range(s):
                 zero_run(plane_flat, _plane_offset(planes, 0, c, r) + n0 * q, (n1 - n0) * q)

@@ -37,6 +37,7 @@ from numba import njit, prange, uint64
 
 from ._args import Geometry
 from ._blas import gemm
+from ._items import forward_item, forward_items
 from ._runs import copy_run_masked, to_row, zero_run
 
 MIN_ROWS = 128  # rows per work item before splitting by samples instead (measured: 32 was slower)
@@ -250,11 +251,11 @@ def phase_plan(geom: Geometry) -> PhasePlan | None:
         taps = np.flatnonzero(phase == r)
         if taps.size == 0:
             continue
-        shifts = shift[taps]
-        if sorted(shifts.tolist()) != list(range(int(shifts.min()), int(shifts.max()) + 1)):
+        shifts = shift[taps]  # increasing with the tap: consecutive means steps of 1
+        if (np.diff(shifts) != 1).any():
             return None
-        first[r], count[r] = shifts.min() - s_lo, taps.size
-        slot[taps] = shifts - shifts.min()
+        first[r], count[r] = shifts[0] - s_lo, taps.size
+        slot[taps] = shifts - shifts[0]
     n_shifts = max(int(shift.max()), 0) - s_lo + 1
     if n_shifts > MAX_SHIFTS:
         return None
@@ -327,21 +328,17 @@ def _stack_taps(w, phase, slot, groups, stride, depth):
 
 @njit(parallel=True, cache=True)
 def _phases_kernel(stack, wt, bias, out, first, count, co_block, n_block):
-    """out (N, C_out, L_out) = bias + for each phase r, ``Y_r = W_r^T @ X_r`` interleaved. Items are (group, block
-    of output channels, block of samples); each computes its block's rows of every phase (one GEMM each) into a
-    buffer and writes them into its own rows of the output, sample by sample."""
+    """out (N, C_out, L_out) = bias + for each phase r, ``Y_r = W_r^T @ X_r`` interleaved. Items as in kernels.cpu's
+    forward kernels (kernels._items); each computes its block's rows of every phase (one GEMM each) into a buffer
+    and writes them into its own rows of the output, sample by sample."""
     groups, n_shifts, c_in_g, width = stack.shape
     stride, depth, c_out_g = wt.shape[0], wt.shape[2], wt.shape[4]
     n_batch, c_out, l_out = out.shape
     length = width // n_batch
     x_flat, w_flat, o_flat = stack.reshape(-1), wt.reshape(-1), out.reshape(-1)
-    co_blocks, n_blocks = -(-c_out_g // co_block), -(-n_batch // n_block)
-    for item in prange(groups * co_blocks * n_blocks):
-        g = item // (co_blocks * n_blocks)
-        c0 = ((item // n_blocks) % co_blocks) * co_block
-        n0 = (item % n_blocks) * n_block
-        rows, n1 = min(c_out_g, c0 + co_block) - c0, min(n_batch, n0 + n_block)
-        cols = (n1 - n0) * length
+    for item in prange(forward_items(groups, c_out_g, co_block, n_batch, n_block)):
+        g, c0, c1, n0, n1 = forward_item(item, c_out_g, co_block, n_batch, n_block)
+        rows, cols = c1 - c0, (n1 - n0) * length
         y = np.empty(stride * rows * cols, stack.dtype)
         for r in range(stride):
             if count[r] == 0:  # no tap lands in this phase: bias alone
