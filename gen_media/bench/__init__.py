@@ -11,6 +11,18 @@ def axes_text(v: int | tuple[int, ...]) -> str:
     return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 
+def publish(text: str, out) -> None:
+    """Print a benchmark's table and, unless ``out`` is None, write it to that file (its folder made first)."""
+    from pathlib import Path
+
+    print(text)
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        print(f"written to {out}")
+
+
 def machine() -> str:
     """The CPU a table was measured on: model, widest vector extension, cores and L2 per core. Ratios move
     with it (the kernels of commit 639cb82: forward 1.15x torch on an AVX-512 machine, 1.06x on an AVX2 EPYC), so every

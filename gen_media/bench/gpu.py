@@ -38,7 +38,7 @@ from numba import config, cuda  # noqa: E402
 
 import kernels  # noqa: E402
 import kernels.cuda  # noqa: E402  (imported on first use otherwise; the timings switch its algorithm)
-from gen_media.bench import axes_text, per_axis  # noqa: E402
+from gen_media.bench import axes_text, per_axis, publish  # noqa: E402
 
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}  # max |ours - torch| / max(1, max |torch|)
 KERNEL_CALLS = 20  # kernel-only timing: launches between two events, so the host's time per launch hides
@@ -354,10 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"# CUDA kernels vs torch ({'quick' if quick else 'full'})\n\n{where}. "
               f"Median of {reps} runs after warm-up; 'first call' includes JIT compilation.")
     text = table(rows, header, "cuDNN" if gpu else "torch CPU")
-    print("\n" + text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+    print()
+    publish(text, args.out or None)
     failed = [r for r in rows if not r.ok]
     if failed:
         print(f"{len(failed)} parity check(s) FAILED")

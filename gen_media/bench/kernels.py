@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import kernels
-from gen_media.bench import axes_text, machine, per_axis, steady_allocator
+from gen_media.bench import axes_text, machine, per_axis, publish, steady_allocator
 
 RESULTS = Path(__file__).parent / "results" / "kernels_cpu.md"
 
@@ -207,12 +207,7 @@ def main(argv: list[str] | None = None) -> str:
     shapes = QUICK_SHAPES if args.quick else SHAPES
     rows, compile_s = run(shapes, 3 if args.quick else args.repeats)
     text = table(rows, compile_s, args.threads, steady)
-    print(text)
-    out = args.out if args.out is not None else (None if args.quick else RESULTS)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        print(f"written to {out}")
+    publish(text, args.out if args.out is not None else (None if args.quick else RESULTS))
     return text
 
 

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gen_media.bench import machine
+from gen_media.bench import machine, publish
 from gen_media.bench.kernels import SHAPES
 
 RESULTS = Path(__file__).parent / "results" / "startup_cpu.md"
@@ -92,10 +92,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     text = table(*measure())
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    publish(text, args.out)
     return text
 
 

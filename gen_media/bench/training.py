@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import torch
 
-from gen_media.bench import machine
+from gen_media.bench import machine, publish
 from gen_media.config import load_config
 from gen_media.nn import set_backend
 from gen_media.runs import seed_everything
@@ -122,10 +122,7 @@ def main(argv: list[str] | None = None) -> str:
     numba.set_num_threads(args.threads)
     rows = [measure(m, args.steps, args.rounds, args.pairs) for m in args.media]
     text = table(rows, args.threads)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    publish(text, args.out)
     return text
 
 

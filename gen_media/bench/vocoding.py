@@ -43,7 +43,7 @@ from gen_media.audio import (
     window_tensor,
 )
 from gen_media.audio.mel import _ola_norm
-from gen_media.bench import machine
+from gen_media.bench import machine, publish
 from gen_media.speech import log_mels
 from gen_media.vocoder.metrics import lsd_report
 
@@ -435,11 +435,7 @@ def main(argv: list[str] | None = None) -> str:
                   librosa=librosa.__version__, torchaudio=torchaudio.__version__,
                   istft_shape=f"({len(clips.waves)}, {cfg.n_freqs}, {cfg.num_frames(clips.waves.shape[-1])})")
     text = table(rows, istft_rows, header)
-    print(text)
-    if str(args.out) != "-":
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        print(f"written to {args.out}")
+    publish(text, None if str(args.out) == "-" else args.out)
     return text
 
 
