@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kernel_cases import BACKWARD, FORWARD, REFERENCE, TOL, cases, phase_cases
+from kernel_cases import BACKWARD, FORWARD, TOL, cases, phase_cases, phases_match_reference
 from numba import njit
 from numba.core.registry import CPUDispatcher as Dispatcher
 
@@ -152,13 +152,7 @@ def fuzz_phases(n: int) -> None:
     def check(drawn):
         global calls
         calls += 1
-        case, co_block, n_block = drawn
-        geom = kernels.geometry(1, case.x.shape, case.w.shape, **case.kwargs, dtype=case.dtype)
-        if kernels.cpu1d.phase_plan(geom) is None:
-            return
-        out = np.empty(geom.output_shape, case.dtype)
-        kernels.cpu1d.forward_phases(case.x, case.w, case.b, out, geom, co_block, n_block)
-        np.testing.assert_allclose(out, REFERENCE[1](case.x, case.w, case.b, **case.kwargs), **TOL[case.dtype])
+        phases_match_reference(drawn)
 
     check()
 

@@ -10,6 +10,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 import kernels
+import kernels.cpu1d
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
 FORWARD = {1: kernels.conv_transpose1d, 3: kernels.conv_transpose3d}
@@ -104,3 +105,16 @@ def phase_cases(draw):
     b = rng.standard_normal(groups * c_out_g).astype(dtype)
     kwargs = dict(stride=s, padding=p, output_padding=op, groups=groups, dilation=d)
     return Case(1, dtype, x, w, b, kwargs), draw(st.integers(1, c_out_g)), draw(st.integers(1, batch))
+
+
+def phases_match_reference(drawn) -> bool:
+    """Run a phase_cases draw through cpu1d.forward_phases into a NaN-filled output and compare it with the loop
+    reference; False (nothing run) where phase_plan declines the geometry."""
+    case, co_block, n_block = drawn
+    geom = kernels.geometry(1, case.x.shape, case.w.shape, **case.kwargs, dtype=case.dtype)
+    if kernels.cpu1d.phase_plan(geom) is None:
+        return False
+    out = np.full(geom.output_shape, np.nan, case.dtype)
+    kernels.cpu1d.forward_phases(case.x, case.w, case.b, out, geom, co_block, n_block)
+    np.testing.assert_allclose(out, REFERENCE[1](case.x, case.w, case.b, **case.kwargs), **TOL[case.dtype])
+    return True
