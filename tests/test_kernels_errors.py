@@ -79,3 +79,28 @@ def test_output_size_rule():
     assert kernels.output_size(64, 4, 2, 1) == 128
     assert kernels.output_size(200, 16, 8, 4) == 1600
     assert kernels.output_size(5, 3, 3, 2, 1, 2) == (5 - 1) * 3 - 4 + 2 * 2 + 1 + 1
+
+
+@pytest.mark.parametrize("bad, error", [(True, TypeError), (2.0, TypeError), ((True,), TypeError),
+                                        (np.int64(0), ValueError)])
+def test_checks_are_not_skipped_by_the_geometry_cache(bad, error):
+    """The shape-level checks are cached per argument values; a value equal to a valid, cached one (True == 1,
+    2.0 == 2) is still refused, and a refused call is refused again."""
+    for _ in range(2):
+        call1(stride=2)
+        call1(stride=(1,))
+        with pytest.raises(error, match="stride"):
+            call1(stride=bad)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="groups: expected a divisor"):
+            call1(groups=3)
+
+
+def test_cached_and_uncached_checks_give_one_geometry():
+    from kernels._args import check_conv_transpose
+
+    args = (np.zeros((2, 4, 5), np.float32), np.zeros((4, 3, 3), np.float32), np.zeros(6, np.float32))
+    plain = check_conv_transpose(1, *args, 2, 1, 1, 2, 1, "cpu")[3]
+    numpy_ints = check_conv_transpose(1, *args, np.int64(2), [1], (np.int32(1),), 2, 1, "cpu")[3]
+    assert plain == numpy_ints
+    assert (plain.c_out, plain.out_size, plain.stride) == (6, (1, 1, 10), (1, 1, 2))

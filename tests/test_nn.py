@@ -49,6 +49,27 @@ def test_numba_backend_matches_torch_forward_and_grads(nd, cfg):
 
 
 @pytest.mark.parametrize("nd", [1, 3])
+def test_autograd_only_where_a_gradient_is_wanted(nd):
+    """Calls that need no gradient skip autograd's bookkeeping; any one tensor that wants a gradient brings it
+    back, the input being data and only the layer's parameters learning included."""
+    cls = LAYERS[nd][0]
+    torch.manual_seed(0)
+    a, b = cls(**CONFIGS[0], backend="torch"), cls(**CONFIGS[0], backend="numba")
+    b.load_state_dict(a.state_dict())
+    x = torch.randn((2, 4, 5) if nd == 1 else (2, 4, 3, 4, 5))
+    with torch.no_grad():
+        y = b(x)
+    assert y.grad_fn is None and not y.requires_grad
+    torch.testing.assert_close(y, a(x).detach(), rtol=1e-4, atol=1e-5)
+    ya, yb = a(x), b(x)  # the data needs no gradient, the weight and bias do
+    assert yb.requires_grad
+    ya.sum().backward()
+    yb.sum().backward()
+    torch.testing.assert_close(b.weight.grad, a.weight.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(b.bias.grad, a.bias.grad, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("nd", [1, 3])
 @pytest.mark.parametrize("cfg", CONFIGS)
 def test_gradcheck_float64(nd, cfg):
     layer = LAYERS[nd][0](**cfg, backend="numba").double()

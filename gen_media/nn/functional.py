@@ -50,15 +50,22 @@ def _target(t: torch.Tensor) -> str:
     return "cuda" if t.is_cuda else "cpu"
 
 
+def _forward(nd, input, weight, bias, conv_args) -> torch.Tensor:
+    out = _FORWARD[nd](_to_kernel(input), _to_kernel(weight), _to_kernel(bias), *conv_args, target=_target(input))
+    return _from_kernel(out, input)
+
+
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 class _ConvTranspose(torch.autograd.Function):
     @staticmethod
     def forward(ctx, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
         ctx.nd, ctx.has_bias = nd, bias is not None
         ctx.conv_args = (stride, padding, output_padding, groups, dilation)
         ctx.save_for_backward(input, weight)
-        out = _FORWARD[nd](_to_kernel(input), _to_kernel(weight), _to_kernel(bias), *ctx.conv_args,
-                           target=_target(input))
-        return _from_kernel(out, input)
+        return _forward(nd, input, weight, bias, ctx.conv_args)
 
     @staticmethod
     @once_differentiable
@@ -76,6 +83,8 @@ def _conv_transpose(nd, input, weight, bias, stride, padding, output_padding, gr
         return _TORCH[nd](input, weight, bias, stride, padding, output_padding, groups, dilation)
     if input.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"input: the numba backend takes float32 or float64, got {input.dtype}")
+    if not _needs_grad(input, weight, bias):  # generation: autograd's bookkeeping took ~20 µs a call
+        return _forward(nd, input, weight, bias, (stride, padding, output_padding, groups, dilation))
     return _ConvTranspose.apply(nd, input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
