@@ -6,7 +6,7 @@ Runs one child process twice against a fresh ``NUMBA_CACHE_DIR``: the first comp
 decoder layers need (speech and content-motion video, forward and backward) and writes the cache, the second
 loads it, as a second training or generation process would. Each child times ``import kernels`` and every
 call's first run minus its second run, in the order a model calls them, after timing the one-time start-up
-that any first call pays (SciPy's BLAS, Numba's CPU target) on its own. The children import no torch.
+that any first call pays (SciPy's linalg and Numba's CPU target) on its own. The children import no torch.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ import numpy as np
 import kernels
 timings = [["import kernels", time.perf_counter() - t0]]
 t0 = time.perf_counter()
-import scipy.linalg.cython_blas  # the BLAS behind Numba's GEMM helper, imported by kernels.cpu
+import scipy.linalg.cython_blas  # Numba's CPU target imports it on its first dispatch (numba.np.arraymath)
 t1 = time.perf_counter()
-from kernels import cpu  # noqa: F401  (the rest of the CPU target: BLAS thread pinning, Numba decorations)
+from kernels import cpu  # noqa: F401  (the rest of the CPU target: binding BLAS, Numba decorations)
 t2 = time.perf_counter()
 from kernels._runs import zero_run
 zero_run(np.zeros(1, np.float32), 0, 1)  # the first dispatch starts Numba's CPU target
 t3 = time.perf_counter()
-timings += [["SciPy's BLAS (import)", t1 - t0], ["kernels.cpu (import)", t2 - t1],
+timings += [["SciPy's linalg (import; Numba's CPU target loads it)", t1 - t0], ["kernels.cpu (import)", t2 - t1],
             ["Numba's CPU target (first dispatch of a one-line kernel)", t3 - t2]]
 for name, shape, c_out, kernel, stride, padding in json.loads(sys.argv[1]):
     nd = len(shape) - 2
