@@ -47,9 +47,10 @@ MIN_DEPTH = 16  # output channels per group below which per-tap GEMMs are too sh
 # (32 frames, 2048 columns) took 0.94-0.95x the time of kernels.cpu's taps kernel; against its rows kernel,
 # layer 3 (16 frames, 1024 columns) 0.92-1.05x and layers 1-2 (4-8 frames) 0.94-1.10x: no clear gain. On its
 # own, right after torch's call: 64 frames 1.07-1.17x kernels.cpu's time, and batch 1 or 8 1.3-2.4x, where
-# copying the weight for the phases costs as much as the GEMMs.
+# copying the weight for the phases costs as much as the GEMMs. Since the GEMMs run on NumPy's OpenBLAS
+# (kernels._blas), layer 3 takes 0.89-0.92x the rows kernel's time (three runs), layer 2 0.98-1.07x.
 MAX_PHASE_FRAMES = 32
-MIN_PHASE_COLUMNS = 2048
+MIN_PHASE_COLUMNS = 1024
 MAX_SHIFTS = 8  # shifted copies of the input forward_phases makes at most (kernel = 2 x stride makes 3)
 
 

@@ -156,7 +156,9 @@ def test_forward_plans_the_decoders_layers():
     assert kind(3, (16, 32, 8, 32, 32), 1, 4, 2, 1) == "taps"  # layer 4: a sixteenth
     assert kind(3, (16, 256, 1, 4, 4), 128, 4, 2, 1) == "taps"  # layer 1: dead taps cropped, none left per slice
     assert kind(1, (64, 256, 4), 256, 4, 2, 1) == "rows"  # speech decoder layer 1
-    assert kind(1, (64, 192, 16), 128, 4, 2, 1) == "rows"  # layer 3: 1024 samples x frames
+    assert kind(1, (64, 256, 8), 192, 4, 2, 1) == "rows"  # layer 2: 512 samples x frames
+    assert kind(1, (64, 192, 16), 128, 4, 2, 1) == "phases"  # layer 3: 1024 samples x frames
+    assert kind(1, (32, 192, 16), 128, 4, 2, 1) == "rows"  # at batch 32: 512
     assert kind(1, (64, 128, 32), 128, 4, 2, 1) == "phases"  # layer 4: 32 frames, 2048 samples x frames
     assert kind(1, (64, 32, 32), 8, 4, 2, 1) == "taps"  # too few channels for a phase's GEMM
     assert kind(1, (16, 256, 64), 128, 4, 2, 1) == "rows"  # 64 frames, 1024 samples x frames
