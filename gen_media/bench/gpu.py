@@ -271,6 +271,39 @@ def check_case(dev: Device, case: Case, dtype: torch.dtype, reps: int, warm: int
     return [fwd, bwd]
 
 
+def check_torch_layer(case: Case, reps: int) -> tuple[float, float, float, float]:
+    """GPU only: forward + backward through ``gen_media.nn.functional`` on CUDA tensors (what training with
+    ``model.backend=numba`` runs: the stream handling, the output wrapping, autograd), against torch's op.
+    Returns (worst relative error on torch's default stream, the same on a side stream, ours ms, torch ms)."""
+    from gen_media.nn import functional as ours_nn
+
+    ours_op = ours_nn.conv_transpose1d if case.nd == 1 else ours_nn.conv_transpose3d
+    torch_op = _conv_fns(case.nd)[2]
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(case.batch, case.c_in, *case.size, generator=gen).cuda().requires_grad_()
+    w = torch.randn(case.c_in, case.c_out // case.groups, *case.kernel_size, generator=gen).cuda().requires_grad_()
+    b = torch.randn(case.c_out, generator=gen).cuda().requires_grad_() if case.bias else None
+
+    def step(op):
+        for t in (x, w, b):
+            if t is not None:
+                t.grad = None
+        y = op(x, w, b, **case.kwargs)
+        y.square().sum().backward()
+        return [y.detach()] + [t.grad for t in (x, w, b) if t is not None]
+
+    want = step(torch_op)
+    error = max(_rel_error(g, r) for g, r in zip(step(ours_op), want, strict=True))
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # a non-default stream: our calls must wait for its work
+        got = step(ours_op)
+    torch.cuda.current_stream().wait_stream(side)
+    side_error = max(_rel_error(g, r) for g, r in zip(got, want, strict=True))
+    dev = Device(True)
+    return error, side_error, dev.time_ms(lambda: step(ours_op), reps), dev.time_ms(lambda: step(torch_op), reps)
+
+
 def _tiled_launches(geom, x, w, bias, grad_output):
     """(forward, backward, (out, grad_input, grad_weight)): calls that launch the tiled kernels alone
     on 5-D outputs allocated once, with no argument checks or output allocation (the tap-major
@@ -354,11 +387,23 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"# CUDA kernels vs torch ({'quick' if quick else 'full'})\n\n{where}. "
               f"Median of {reps} runs after warm-up; 'first call' includes JIT compilation.")
     text = table(rows, header, "cuDNN" if gpu else "torch CPU")
+    layer_failures = 0
+    if gpu:  # torch CUDA tensors through gen_media.nn: the simulator cannot read them
+        text += ("\n## Through the torch layers (`gen_media.nn.functional`, float32): forward + backward with "
+                 "autograd\n\n| shape | parity | parity on a side stream | ours ms | cuDNN ms | ratio |\n"
+                 "| --- | --- | --- | ---: | ---: | ---: |\n")
+        for case in (SMALL_CASES if quick else BENCH_CASES):
+            err, side_err, ours_ms, torch_ms = check_torch_layer(case, reps)
+            ok = err <= TOL[torch.float32] and side_err <= TOL[torch.float32]
+            layer_failures += not ok
+            text += (f"| {case.describe()} | {'ok' if err <= TOL[torch.float32] else 'FAIL'} {err:.1e} "
+                     f"| {'ok' if side_err <= TOL[torch.float32] else 'FAIL'} {side_err:.1e} | {ours_ms:.3f} "
+                     f"| {torch_ms:.3f} | {ours_ms / torch_ms:.2f} |\n")
     print()
     publish(text, args.out or None)
     failed = [r for r in rows if not r.ok]
-    if failed:
-        print(f"{len(failed)} parity check(s) FAILED")
+    if failed or layer_failures:
+        print(f"{len(failed) + layer_failures} parity check(s) FAILED")
         return 1
     print(f"all parity checks passed ({len(rows)})")
     return 0

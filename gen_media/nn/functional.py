@@ -26,15 +26,16 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def _to_kernel(t: torch.Tensor | None):
-    """A tensor as the kernels' array type: NumPy (shared memory) or a Numba device array."""
+def _to_kernel(t: torch.Tensor | None, wait: bool = False):
+    """A tensor as the kernels' array type: NumPy (shared memory) or a Numba device array (``wait``: the host
+    first waits for the stream the tensor's interface names, torch's current one)."""
     if t is None:
         return None
     t = t.detach().contiguous()
     if t.is_cuda:
         from numba import cuda
 
-        return cuda.as_cuda_array(t)
+        return cuda.as_cuda_array(t, sync=wait)
     return t.numpy()
 
 
@@ -46,13 +47,26 @@ def _from_kernel(a, like: torch.Tensor) -> torch.Tensor | None:
     return torch.from_numpy(a)
 
 
-def _target(t: torch.Tensor) -> str:
-    return "cuda" if t.is_cuda else "cpu"
+def _call(op, arrays, like: torch.Tensor, *args, **kwargs):
+    """``op`` (a kernels function) on ``arrays`` (tensors or None), its results as tensors like ``like``.
+
+    On CUDA our kernels launch on the legacy default stream, which is torch's default stream too: there they
+    queue behind torch's work and after it, with no host wait. On another torch stream (which does not
+    synchronize with the legacy one) the host waits for that stream before the launches, and the stream waits
+    for our launches (on the device) before torch's next op reads the results.
+    """
+    if not like.is_cuda:
+        return op(*(_to_kernel(t) for t in arrays), *args, target="cpu", **kwargs)
+    stream, default = torch.cuda.current_stream(like.device), torch.cuda.default_stream(like.device)
+    side = stream != default
+    out = op(*(_to_kernel(t, side) for t in arrays), *args, target="cuda", **kwargs)
+    if side:
+        stream.wait_stream(default)
+    return out
 
 
 def _forward(nd, input, weight, bias, conv_args) -> torch.Tensor:
-    out = _FORWARD[nd](_to_kernel(input), _to_kernel(weight), _to_kernel(bias), *conv_args, target=_target(input))
-    return _from_kernel(out, input)
+    return _from_kernel(_call(_FORWARD[nd], (input, weight, bias), input, *conv_args), input)
 
 
 def _needs_grad(*tensors) -> bool:
@@ -72,8 +86,7 @@ class _ConvTranspose(torch.autograd.Function):
     def backward(ctx, grad_output):
         input, weight = ctx.saved_tensors
         mask = (ctx.needs_input_grad[1], ctx.needs_input_grad[2], ctx.has_bias and ctx.needs_input_grad[3])
-        grads = _BACKWARD[ctx.nd](_to_kernel(grad_output), _to_kernel(input), _to_kernel(weight),
-                                  *ctx.conv_args, output_mask=mask, target=_target(input))
+        grads = _call(_BACKWARD[ctx.nd], (grad_output, input, weight), input, *ctx.conv_args, output_mask=mask)
         gx, gw, gb = (_from_kernel(g, input) for g in grads)
         return None, gx, gw, gb, None, None, None, None, None
 
