@@ -703,7 +703,7 @@ def _forward_plan(geom: Geometry, threads: int) -> tuple[tuple[slice, ...] | Non
     return cut, geom, kind, co_block, n_block
 
 
-@single_threaded()  # BLAS runs inside the kernels' parallel loops (kernels._blas)
+@single_threaded  # BLAS runs inside the kernels' parallel loops (kernels._blas)
 def forward(x5: np.ndarray, w5: np.ndarray, bias, geom: Geometry) -> np.ndarray:
     """conv_transpose3d of checked, C-contiguous 5-D arrays; returns (N, C_out, D, H, W) (see _forward_plan)."""
     out = np.empty(geom.output_shape5, geom.dtype)
@@ -765,7 +765,7 @@ def _grads_blocks(n_batch: int, c_out_g: int, n_taps: int, size: int, parts: int
     return n_block, max(1, min(c_out_g, COLUMN_BUDGET // (n_taps * n_block * size)))
 
 
-@single_threaded()
+@single_threaded
 def backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, mask):
     """(grad_input, grad_weight, grad_bias) of conv_transpose3d; entries not in mask are None. Taps that reach
     no output get a zero weight gradient without any work (see _crop_dead_taps)."""

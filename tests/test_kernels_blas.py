@@ -66,14 +66,19 @@ def test_gemm_refuses_an_operand_past_its_array():
 
 @pytest.mark.skipif(_blas._get_threads is None, reason="SciPy's BLAS in use (pinned for good) or threads kept")
 def test_single_threaded_pins_numpys_blas_and_gives_the_count_back():
+    @_blas.single_threaded
+    def kernel(fail: bool) -> int:
+        if fail:
+            raise RuntimeError("a kernel failed")
+        return _blas._get_threads()
+
     before = _blas._get_threads()
     _blas._set_threads(2)
     try:
-        with _blas.single_threaded():
-            assert _blas._get_threads() == 1
+        assert kernel(False) == 1
         assert _blas._get_threads() == 2
-        with pytest.raises(RuntimeError), _blas.single_threaded():
-            raise RuntimeError("a kernel failed")
+        with pytest.raises(RuntimeError):
+            kernel(True)
         assert _blas._get_threads() == 2
     finally:
         _blas._set_threads(before)
