@@ -28,6 +28,7 @@ import ctypes
 import functools
 import glob
 import os
+import threading
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -44,18 +45,26 @@ def _gemm_signature(t):
 
 
 _SYMBOLS = ("gen_media_sgemm", "gen_media_dgemm")
+_ADAPTERS: list = []  # the SciPy fallback's cfuncs, kept referenced
 _sgemm = types.ExternalFunction(_SYMBOLS[0], _gemm_signature(types.float32))
 _dgemm = types.ExternalFunction(_SYMBOLS[1], _gemm_signature(types.float64))
 
 
+# Where NumPy's wheels keep their OpenBLAS: Linux (numpy.libs/*.so), Windows (numpy.libs/*.dll), macOS
+# (numpy/.dylibs/*.dylib). Only the Linux one is exercised here.
+_NUMPY_OPENBLAS = (("..", "numpy.libs", "libscipy_openblas64_*.so*"), ("..", "numpy.libs", "libscipy_openblas64_*.dll"),
+                   (".dylibs", "libscipy_openblas64_*.dylib"))
+
+
 def _numpy_openblas() -> ctypes.CDLL | None:
-    """NumPy's own OpenBLAS (the wheels' ``numpy.libs``), or None where NumPy has none."""
-    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so*"))):
-        lib = ctypes.CDLL(path)  # the copy NumPy loaded: the same file maps to the same library
-        if all(hasattr(lib, f) for f in ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_",
-                                         "scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_")):
-            return lib
+    """NumPy's own OpenBLAS (in its wheels), or None where NumPy has none."""
+    for pattern in _NUMPY_OPENBLAS:
+        for path in sorted(glob.glob(os.path.join(os.path.dirname(np.__file__), *pattern))):
+            lib = ctypes.CDLL(path)  # the copy NumPy loaded: the same file maps to the same library
+            if all(hasattr(lib, f) for f in ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_",
+                                             "scipy_openblas_get_num_threads64_",
+                                             "scipy_openblas_set_num_threads64_")):
+                return lib
     return None
 
 
@@ -79,20 +88,20 @@ def _scipy_adapters() -> tuple[int, int]:
                    _TRANS_CHAR if trans_a == _TRANS else _NO_TRANS_CHAR, n, m, k, scalars[0:1].ctypes, b, ldb, a,
                    lda, scalars[1:2].ctypes, c, ldc)
 
+        _ADAPTERS.append(xgemm)  # the registered address must outlive this function
         return xgemm.address
 
     return adapter(np.float32, types.float32, ord("s")), adapter(np.float64, types.float64, ord("d"))
 
 
 def _pin_scipy_blas() -> None:
-    """Pin SciPy's BLAS (a library of its own in the wheels; shared with NumPy's in some conda builds, which
-    are then pinned too) to one thread for good."""
+    """Pin every BLAS but NumPy's own wheel copy to one thread for good: SciPy's (its own library in the wheels;
+    conda's NumPy and SciPy share one, so NumPy's ``np.dot`` is then single-threaded too)."""
     import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS so it can be found)
     from threadpoolctl import ThreadpoolController
 
-    scipy_dir = os.path.dirname(os.path.dirname(os.path.abspath(__import__("scipy").__file__)))
     for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
-        if lib.filepath.startswith(scipy_dir) and "numpy" not in os.path.basename(os.path.dirname(lib.filepath)):
+        if "numpy.libs" not in lib.filepath and ".dylibs" not in lib.filepath:
             lib.set_num_threads(1)
 
 
@@ -124,22 +133,43 @@ else:
     _get_threads = _set_threads = None
 
 
+_pin_lock = threading.Lock()
+_pin_depth = 0  # calls inside single_threaded functions, over all Python threads
+_pin_saved = 1  # the count the first of them found, given back by the last
+
+
+def _pin() -> None:
+    global _pin_depth, _pin_saved
+    with _pin_lock:
+        if _pin_depth == 0:
+            _pin_saved = _get_threads()
+            if _pin_saved != 1:
+                _set_threads(1)
+        _pin_depth += 1
+
+
+def _unpin() -> None:
+    global _pin_depth
+    with _pin_lock:
+        _pin_depth -= 1
+        if _pin_depth == 0 and _pin_saved != 1:
+            _set_threads(_pin_saved)
+
+
 def single_threaded(fn):
     """``fn`` with NumPy's OpenBLAS on one thread while it runs (when the kernels use that BLAS), the caller's
-    count after. A plain wrapper: a context manager cost 6 µs a call, this 2."""
+    count after. The count is global, so overlapping calls from several Python threads share one pin: the
+    first saves the count, the last gives it back. A plain wrapper: a context manager cost 6 µs a call."""
     if _get_threads is None:
         return fn
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        threads = _get_threads()
-        if threads == 1:
-            return fn(*args, **kwargs)
-        _set_threads(1)
+        _pin()
         try:
             return fn(*args, **kwargs)
         finally:
-            _set_threads(threads)
+            _unpin()
 
     return run
 

@@ -15,10 +15,11 @@ so no two threads write the same place and no atomics are needed:
 - grad_bias: one thread per output channel.
 
 Accumulators start from a value of the arrays' dtype, so float32 work stays float32 on the GPU
-(a Python ``0.0`` would type the sum as float64). Launches go on the default stream; device
-arrays from other libraries (torch CUDA tensors via ``__cuda_array_interface__``) are read and
-written on that stream too, so work queued on a non-default torch stream must be synchronized
-first. Without a GPU, ``NUMBA_ENABLE_CUDASIM=1`` runs the same kernels in Numba's simulator.
+(a Python ``0.0`` would type the sum as float64). Launches go on the legacy default stream;
+device arrays from other libraries (torch CUDA tensors via ``__cuda_array_interface__``) are read
+and written on that stream too, so work on another (non-blocking) stream must be ordered with it
+first: ``gen_media.nn`` makes each stream wait for the other on the device. Without a GPU,
+``NUMBA_ENABLE_CUDASIM=1`` runs the same kernels in Numba's simulator.
 """
 
 from __future__ import annotations

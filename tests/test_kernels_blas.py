@@ -72,6 +72,10 @@ def test_single_threaded_pins_numpys_blas_and_gives_the_count_back():
             raise RuntimeError("a kernel failed")
         return _blas._get_threads()
 
+    @_blas.single_threaded
+    def outer() -> tuple[int, int]:  # a pinned call inside another leaves the pin to the outer one
+        return kernel(False), _blas._get_threads()
+
     before = _blas._get_threads()
     _blas._set_threads(2)
     try:
@@ -80,8 +84,25 @@ def test_single_threaded_pins_numpys_blas_and_gives_the_count_back():
         with pytest.raises(RuntimeError):
             kernel(True)
         assert _blas._get_threads() == 2
+        assert outer() == (1, 1)
+        assert _blas._get_threads() == 2
     finally:
         _blas._set_threads(before)
+
+
+@pytest.mark.skipif(_blas._get_threads is None, reason="SciPy's BLAS in use (pinned for good) or threads kept")
+def test_the_public_cpu_calls_pin_blas(monkeypatch):
+    """Forward and backward run their BLAS calls on one thread (inside Numba's parallel loops a multi-threaded
+    BLAS fought Numba's threads: 12x slower) and give NumPy's count back."""
+    import kernels
+
+    calls = []
+    monkeypatch.setattr(_blas, "_get_threads", lambda: 2)
+    monkeypatch.setattr(_blas, "_set_threads", calls.append)
+    x, w = np.ones((2, 4, 5), np.float32), np.ones((4, 3, 4), np.float32)
+    y = kernels.conv_transpose1d(x, w, None, 2, 1)
+    kernels.conv_transpose1d_backward(np.ones_like(y), x, w, 2, 1)
+    assert calls == [1, 2, 1, 2]
 
 
 def _run(env: dict[str, str], code: str) -> subprocess.CompletedProcess:
@@ -96,7 +117,26 @@ def test_scipy_fallback_computes_the_same():
         import numpy as np, kernels
         from kernels import _blas
         from threadpoolctl import threadpool_info
+        from numba import njit
         rng = np.random.default_rng(0)
+
+        @njit
+        def gemm_2d(a, a_t, b, b_t, c, beta):
+            m, n = c.shape
+            k = a.shape[0] if a_t else a.shape[1]
+            _blas.gemm(a.reshape(-1), 0, a.shape[1], a_t, b.reshape(-1), 0, b.shape[1], b_t, c.reshape(-1), 0, n,
+                       m, n, k, beta)
+
+        for dtype in (np.float32, np.float64):
+            for a_t in (False, True):
+                for b_t in (False, True):
+                    m, n, k = 7, 5, 3
+                    a = rng.standard_normal((k, m) if a_t else (m, k)).astype(dtype)
+                    b = rng.standard_normal((n, k) if b_t else (k, n)).astype(dtype)
+                    c = rng.standard_normal((m, n)).astype(dtype)
+                    want = (a.T if a_t else a) @ (b.T if b_t else b) + c
+                    gemm_2d(a, a_t, b, b_t, c, 1.0)
+                    assert np.abs(c - want).max() < 1e-4, (dtype, a_t, b_t)
         for dtype in (np.float32, np.float64):
             x, w = rng.standard_normal((2, 6, 5)).astype(dtype), rng.standard_normal((6, 4, 4)).astype(dtype)
             got = kernels.conv_transpose1d(x, w, None, 2, 1)

@@ -284,24 +284,25 @@ def check_torch_layer(case: Case, reps: int) -> tuple[float, float, float, float
     w = torch.randn(case.c_in, case.c_out // case.groups, *case.kernel_size, generator=gen).cuda().requires_grad_()
     b = torch.randn(case.c_out, generator=gen).cuda().requires_grad_() if case.bias else None
 
-    def step(op):
-        for t in (x, w, b):
-            if t is not None:
-                t.grad = None
+    def step(op, x, w, b):
         y = op(x, w, b, **case.kwargs)
-        y.square().sum().backward()
-        return [y.detach()] + [t.grad for t in (x, w, b) if t is not None]
+        return [y.detach()] + list(torch.autograd.grad(y.square().sum(), [t for t in (x, w, b) if t is not None]))
 
-    want = step(torch_op)
-    error = max(_rel_error(g, r) for g, r in zip(step(ours_op), want, strict=True))
+    def fresh():  # copies of the inputs, written by work queued on the current stream
+        return [None if t is None else t.detach().clone().requires_grad_() for t in (x, w, b)]
+
+    want = step(torch_op, x, w, b)
+    error = max(_rel_error(g, r) for g, r in zip(step(ours_op, x, w, b), want, strict=True))
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # a non-default stream: our calls must wait for its work
-        got = step(ours_op)
+    with torch.cuda.stream(side):  # a non-blocking stream: our launches must wait for its work, and it for them
+        torch.cuda._sleep(100_000_000)  # ~0.05 s of GPU cycles before the inputs exist: a race would read garbage
+        got = step(ours_op, *fresh())
     torch.cuda.current_stream().wait_stream(side)
     side_error = max(_rel_error(g, r) for g, r in zip(got, want, strict=True))
     dev = Device(True)
-    return error, side_error, dev.time_ms(lambda: step(ours_op), reps), dev.time_ms(lambda: step(torch_op), reps)
+    return (error, side_error, dev.time_ms(lambda: step(ours_op, x, w, b), reps),
+            dev.time_ms(lambda: step(torch_op, x, w, b), reps))
 
 
 def _tiled_launches(geom, x, w, bias, grad_output):

@@ -26,16 +26,16 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def _to_kernel(t: torch.Tensor | None, wait: bool = False):
-    """A tensor as the kernels' array type: NumPy (shared memory) or a Numba device array (``wait``: the host
-    first waits for the stream the tensor's interface names, torch's current one)."""
+def _to_kernel(t: torch.Tensor | None):
+    """A tensor as the kernels' array type: NumPy (shared memory) or a Numba device array (a view; torch's
+    ``__cuda_array_interface__`` names no stream, so Numba makes no host wait: ordering is :func:`_call`'s)."""
     if t is None:
         return None
     t = t.detach().contiguous()
     if t.is_cuda:
         from numba import cuda
 
-        return cuda.as_cuda_array(t, sync=wait)
+        return cuda.as_cuda_array(t)
     return t.numpy()
 
 
@@ -51,15 +51,19 @@ def _call(op, arrays, like: torch.Tensor, *args, **kwargs):
     """``op`` (a kernels function) on ``arrays`` (tensors or None), its results as tensors like ``like``.
 
     On CUDA our kernels launch on the legacy default stream, which is torch's default stream too: there they
-    queue behind torch's work and after it, with no host wait. On another torch stream (which does not
-    synchronize with the legacy one) the host waits for that stream before the launches, and the stream waits
-    for our launches (on the device) before torch's next op reads the results.
+    queue behind torch's work and torch's next op queues behind them. torch's other streams are non-blocking
+    (no implicit ordering with the legacy stream), so on one of those the legacy stream first waits for it
+    (inputs written, ``contiguous()`` copies made) and it then waits for our launches (results read): events on
+    the device, no host round trip.
     """
     if not like.is_cuda:
         return op(*(_to_kernel(t) for t in arrays), *args, target="cpu", **kwargs)
     stream, default = torch.cuda.current_stream(like.device), torch.cuda.default_stream(like.device)
     side = stream != default
-    out = op(*(_to_kernel(t, side) for t in arrays), *args, target="cuda", **kwargs)
+    kernel_arrays = [_to_kernel(t) for t in arrays]  # contiguous() copies are queued on `stream`
+    if side:
+        default.wait_stream(stream)
+    out = op(*kernel_arrays, *args, target="cuda", **kwargs)
     if side:
         stream.wait_stream(default)
     return out
