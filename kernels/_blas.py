@@ -7,18 +7,18 @@ functions calling them can still be cached (a ctypes function pointer could not 
 
 - ``numpy``: the OpenBLAS inside NumPy's wheels (``scipy_cblas_sgemm64_``, loaded with NumPy).
   Against SciPy's it took 0.65x the time on the speech decoder's batch-1 GEMMs (768 x 8 x 256) and
-  0.88-1.00x on larger ones, and took speech generation from 1.13x torch's time to 0.92x at batch 1
-  and from 1.04x to 1.0x at batch 64.
+  0.88-1.00x on larger ones, and took speech generation from 1.13-1.24x torch's time to 0.98-1.02x
+  at batch 1 and from 1.06-1.07x to 1.01-1.03x at batch 64.
 - ``scipy``: Numba's ``numba_xxgemm`` helper, which forwards to SciPy's ``cython_blas``, behind a
-  ``cfunc`` with the same signature. Used where NumPy has no OpenBLAS of its own (conda's NumPy on
-  MKL, Accelerate), or when the environment says ``GEN_MEDIA_BLAS=scipy``.
+  ``cfunc`` with the same signature. Used where NumPy has no OpenBLAS of its own (conda's NumPy,
+  Accelerate), or when the environment says ``GEN_MEDIA_BLAS=scipy``.
 
 Threads: the kernels run their GEMMs inside Numba's parallel loops, and a multi-threaded BLAS
 fights those threads for the cores (measured: 12x slower). OpenBLAS's thread count is global
 (``openblas_set_num_threads_local`` sets the global one too in its pthreads builds), so the
 kernels' Python entry points are wrapped in :func:`single_threaded`, which pins NumPy's OpenBLAS
 to one thread and gives the caller's setting back after (2 µs): the user's ``np.dot`` keeps its
-threads. SciPy's BLAS, a library of its own, is pinned for good when it is the one in use;
+threads. When SciPy's BLAS is the one in use it is pinned for good (:func:`_pin_scipy_blas`);
 ``GEN_MEDIA_KEEP_BLAS_THREADS=1`` leaves every BLAS's threads alone.
 """
 
