@@ -100,8 +100,10 @@ def _pin_scipy_blas() -> None:
     import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS so it can be found)
     from threadpoolctl import ThreadpoolController
 
+    numpy_dir = os.path.dirname(np.__file__)  # its wheels' BLAS: numpy.libs beside it, or numpy/.dylibs
+    numpy_dirs = tuple(os.path.realpath(d) + os.sep for d in (numpy_dir, os.path.join(numpy_dir, "..", "numpy.libs")))
     for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
-        if "numpy.libs" not in lib.filepath and ".dylibs" not in lib.filepath:
+        if not os.path.realpath(lib.filepath).startswith(numpy_dirs):
             lib.set_num_threads(1)
 
 
