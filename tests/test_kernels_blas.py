@@ -117,26 +117,7 @@ def test_scipy_fallback_computes_the_same():
         import numpy as np, kernels
         from kernels import _blas
         from threadpoolctl import threadpool_info
-        from numba import njit
         rng = np.random.default_rng(0)
-
-        @njit
-        def gemm_2d(a, a_t, b, b_t, c, beta):
-            m, n = c.shape
-            k = a.shape[0] if a_t else a.shape[1]
-            _blas.gemm(a.reshape(-1), 0, a.shape[1], a_t, b.reshape(-1), 0, b.shape[1], b_t, c.reshape(-1), 0, n,
-                       m, n, k, beta)
-
-        for dtype in (np.float32, np.float64):
-            for a_t in (False, True):
-                for b_t in (False, True):
-                    m, n, k = 7, 5, 3
-                    a = rng.standard_normal((k, m) if a_t else (m, k)).astype(dtype)
-                    b = rng.standard_normal((n, k) if b_t else (k, n)).astype(dtype)
-                    c = rng.standard_normal((m, n)).astype(dtype)
-                    want = (a.T if a_t else a) @ (b.T if b_t else b) + c
-                    gemm_2d(a, a_t, b, b_t, c, 1.0)
-                    assert np.abs(c - want).max() < 1e-4, (dtype, a_t, b_t)
         for dtype in (np.float32, np.float64):
             x, w = rng.standard_normal((2, 6, 5)).astype(dtype), rng.standard_normal((6, 4, 4)).astype(dtype)
             got = kernels.conv_transpose1d(x, w, None, 2, 1)
@@ -147,6 +128,11 @@ def test_scipy_fallback_computes_the_same():
     """)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split("\n")[-2] == "scipy [1]"
+    # gemm itself, every transpose, beta and dtype: this module's own test, run on the fallback
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            f"{__file__}::test_gemm_matches_numpy"], env={**os.environ, "GEN_MEDIA_BLAS": "scipy"},
+                           capture_output=True, text=True, timeout=600)
+    assert tests.returncode == 0 and "16 passed" in tests.stdout, tests.stdout[-3000:] + tests.stderr[-3000:]
 
 
 def test_unknown_blas_is_refused():

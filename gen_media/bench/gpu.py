@@ -271,7 +271,7 @@ def check_case(dev: Device, case: Case, dtype: torch.dtype, reps: int, warm: int
     return [fwd, bwd]
 
 
-def check_torch_layer(case: Case, reps: int) -> tuple[float, float, float, float]:
+def check_torch_layer(dev: Device, case: Case, reps: int) -> tuple[float, float, float, float]:
     """GPU only: forward + backward through ``gen_media.nn.functional`` on CUDA tensors (what training with
     ``model.backend=numba`` runs: the stream handling, the output wrapping, autograd), against torch's op.
     Returns (worst relative error on torch's default stream, the same on a side stream, ours ms, torch ms)."""
@@ -300,9 +300,23 @@ def check_torch_layer(case: Case, reps: int) -> tuple[float, float, float, float
         got = step(ours_op, *fresh())
     torch.cuda.current_stream().wait_stream(side)
     side_error = max(_rel_error(g, r) for g, r in zip(got, want, strict=True))
-    dev = Device(True)
     return (error, side_error, dev.time_ms(lambda: step(ours_op, x, w, b), reps),
             dev.time_ms(lambda: step(torch_op, x, w, b), reps))
+
+
+def torch_layer_table(dev: Device, cases: list[Case], reps: int) -> tuple[str, int]:
+    """The markdown table of :func:`check_torch_layer` over ``cases``, and how many failed a parity check."""
+    f32 = torch.float32
+    text = ("\n## Through the torch layers (`gen_media.nn.functional`, float32): forward + backward with "
+            "autograd\n\n| shape | parity | parity on a side stream | ours ms | cuDNN ms | ratio |\n"
+            "| --- | --- | --- | ---: | ---: | ---: |\n")
+    failures = 0
+    for case in cases:
+        err, side_err, ours_ms, torch_ms = check_torch_layer(dev, case, reps)
+        failures += max(err, side_err) > TOL[f32]
+        text += (f"| {case.describe()} | {_parity(err, f32)} | {_parity(side_err, f32)} | {ours_ms:.3f} "
+                 f"| {torch_ms:.3f} | {ours_ms / torch_ms:.2f} |\n")
+    return text, failures
 
 
 def _tiled_launches(geom, x, w, bias, grad_output):
@@ -327,6 +341,10 @@ def _tiled_launches(geom, x, w, bias, grad_output):
     return forward, backward, (out, gx, gw)
 
 
+def _parity(error: float, dtype: torch.dtype) -> str:
+    return f"{'ok' if error <= TOL[dtype] else 'FAIL'} {error:.1e}"
+
+
 def _fmt(v: float | None, spec: str = ".3f") -> str:
     return "-" if v is None else format(v, spec)
 
@@ -340,7 +358,7 @@ def table(rows: list[Row], header: str, theirs: str) -> str:
         ratio = r.ours_ms / r.torch_ms if r.ours_ms and r.torch_ms else None
         kernel_ratio = r.kernel_ms / r.torch_ms if r.kernel_ms and r.torch_ms else None
         rate = r.flops / (r.ours_ms * 1e6) if r.ours_ms else None
-        parity = f"{'ok' if r.ok else 'FAIL'} {r.error:.1e}"
+        parity = _parity(r.error, r.dtype)
         dtype = str(r.dtype).removeprefix("torch.")
         lines.append(f"| {r.case.describe()} | {dtype} | {r.pass_} | {parity} | {_fmt(r.ours_ms)} "
                      f"| {_fmt(r.direct_ms)} | {_fmt(r.kernel_ms)} | {_fmt(r.torch_ms)} | {_fmt(ratio, '.2f')} "
@@ -390,16 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows, header, "cuDNN" if gpu else "torch CPU")
     layer_failures = 0
     if gpu:  # torch CUDA tensors through gen_media.nn: the simulator cannot read them
-        text += ("\n## Through the torch layers (`gen_media.nn.functional`, float32): forward + backward with "
-                 "autograd\n\n| shape | parity | parity on a side stream | ours ms | cuDNN ms | ratio |\n"
-                 "| --- | --- | --- | ---: | ---: | ---: |\n")
-        for case in (SMALL_CASES if quick else BENCH_CASES):
-            err, side_err, ours_ms, torch_ms = check_torch_layer(case, reps)
-            ok = err <= TOL[torch.float32] and side_err <= TOL[torch.float32]
-            layer_failures += not ok
-            text += (f"| {case.describe()} | {'ok' if err <= TOL[torch.float32] else 'FAIL'} {err:.1e} "
-                     f"| {'ok' if side_err <= TOL[torch.float32] else 'FAIL'} {side_err:.1e} | {ours_ms:.3f} "
-                     f"| {torch_ms:.3f} | {ours_ms / torch_ms:.2f} |\n")
+        layers, layer_failures = torch_layer_table(dev, SMALL_CASES if quick else BENCH_CASES, reps)
+        text += layers
     print()
     publish(text, args.out or None)
     failed = [r for r in rows if not r.ok]
