@@ -19,6 +19,16 @@ def add_run(dst, d0, src, s0, n):
         dst[d + j] += src[s + j]
 
 
+@njit(fastmath={"reassoc"}, cache=True)  # only reassociation: the sum vectorises, NaN and inf still propagate
+def sum_run(src, s0, n):
+    """``src[s0:s0+n].sum()`` accumulated in float64 (also for float32 data)."""
+    total = 0.0
+    s = uint64(s0)
+    for j in range(uint64(max(n, 0))):
+        total += src[s + j]
+    return total
+
+
 @njit(cache=True)
 def copy_run(dst, d0, src, s0, n):
     """``dst[d0:d0+n] = src[s0:s0+n]``."""

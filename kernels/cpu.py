@@ -35,7 +35,7 @@ from . import cpu1d
 from ._args import Geometry
 from ._blas import gemm, single_threaded
 from ._items import forward_item, forward_items
-from ._runs import add_run, add_run_masked, copy_run, copy_run_masked, from_row, keep_columns, to_row, zero_run
+from ._runs import add_run, add_run_masked, copy_run, copy_run_masked, from_row, keep_columns, sum_run, to_row, zero_run
 
 
 @njit(cache=True)
@@ -378,11 +378,19 @@ def _phase_planes(go, stride):
 
 @njit(parallel=True, cache=True)
 def _bias_grad(go, gb):
+    """gb[c] = the sum of go[:, c] (C-contiguous), in float64: one vectorised run per (sample, channel) in
+    parallel, then a sum over samples (items by channel alone left one thread working for one output channel,
+    and a scalar sum ran at one add per cycle and a half)."""
     n_batch, c_out = go.shape[0], go.shape[1]
-    for c in prange(c_out):
-        total = 0.0  # float64 accumulator, also for float32 gradients
+    size = go.size // max(n_batch * c_out, 1)
+    flat = go.reshape(-1)
+    partial = np.empty(n_batch * c_out, np.float64)
+    for j in prange(n_batch * c_out):
+        partial[j] = sum_run(flat, j * size, size)
+    for c in range(c_out):
+        total = 0.0
         for n in range(n_batch):
-            total += go[n, c].sum()
+            total += partial[n * c_out + c]
         gb[c] = total
 
 
@@ -784,16 +792,17 @@ def backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, ma
 def _backward(go5: np.ndarray, x5: np.ndarray, w5: np.ndarray, geom: Geometry, mask):
     need_input, need_weight, need_bias = mask
     go5 = np.ascontiguousarray(go5)
-    gx = np.zeros(geom.input_shape5, geom.dtype) if need_input else None
-    gw = np.zeros(geom.weight_shape5, geom.dtype) if need_weight else None
     gb = np.zeros(geom.c_out, geom.dtype) if need_bias else None
+    if geom.batch > 0 and cpu1d.applies(geom) and (need_input or need_weight):  # writes every value itself
+        gx, gw = cpu1d.backward(_flat(go5, 2), _flat(x5, 2), _flat(w5, 2), geom, need_input, need_weight)
+        gx = None if gx is None else gx.reshape(geom.input_shape5)
+        gw = None if gw is None else gw.reshape(geom.weight_shape5)
+        need_input = need_weight = False
+    else:
+        gx = np.zeros(geom.input_shape5, geom.dtype) if need_input else None
+        gw = np.zeros(geom.weight_shape5, geom.dtype) if need_weight else None
     if geom.batch == 0:
         return gx, gw, gb
-    if cpu1d.applies(geom) and (need_input or need_weight):
-        gx1, gw1 = cpu1d.backward(_flat(go5, 2), _flat(x5, 2), _flat(w5, 2), geom, need_input, need_weight)
-        gx = None if gx1 is None else gx1.reshape(geom.input_shape5)
-        gw = None if gw1 is None else gw1.reshape(geom.weight_shape5)
-        need_input = need_weight = False
     args = (geom.in_size, geom.out_size, geom.kernel, geom.stride, geom.padding, geom.dilation,
             geom.groups)
     n_taps, size = int(np.prod(geom.kernel)), int(np.prod(geom.in_size))

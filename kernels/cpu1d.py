@@ -15,6 +15,12 @@ sample's row. The GEMMs get ``N * E`` columns, wide even for short layers. Work 
 added into the planes by BLAS) measured slower than ``kernels.cpu``'s (geometric mean over the benchmark's 1-D
 shapes 1.45x torch against 1.37x), while this backward measured 1.32x against 1.50x.
 
+Rows of ``MIN_ROW_LENGTH`` frames or more are wide GEMMs on their own, so there the same GEMMs run sample by
+sample, reading the input and writing grad_input in place (``_grad_input_rows``, ``_grad_weight_rows``): no
+padded copy of the input, none of grad_input to zero and unpad. Interleaved with the padded layout in one process:
+the vocoder's upsampling layers 3 and 4 (4096 and 8192 frames, 16-32 channels) 1.13 -> 1.03x and 1.31 -> 1.08x
+torch's backward time, layer 2 (512 frames) 0.78 -> 0.75x; at 64 and 200 frames it was a wash.
+
 **Forward of short rows of many samples** (``phases_apply``: the speech decoder's last layer, 32 frames). Output
 phase ``r`` is the sum over its taps of ``W_k^T`` times the input shifted by ``shift_k``, and a phase's taps have
 consecutive shifts (without dilation; ``phase_plan`` declines the dilations that break this). So the input is first
@@ -51,6 +57,7 @@ MIN_DEPTH = 16  # output channels per group below which per-tap GEMMs are too sh
 # (kernels._blas), layer 3 takes 0.89-0.92x the rows kernel's time (three runs), layer 2 0.98-1.07x.
 MAX_PHASE_FRAMES = 32
 MIN_PHASE_COLUMNS = 1024
+MIN_ROW_LENGTH = 256  # backward sample by sample, in place, from this many input frames on
 MAX_SHIFTS = 8  # shifted copies of the input forward_phases makes at most (kernel = 2 x stride makes 3)
 
 
@@ -159,6 +166,48 @@ def _grad_weight_kernel(planes, xp, gwt, phase, shift, groups, n_batch, row):
 
 
 @njit(parallel=True, cache=True)
+def _grad_input_rows(planes, wt, gx, phase, shift, groups, margin, row, ci_block):
+    """gx (N, C_in, L) = sum over taps of W_k @ G[:, r_k, n*row + margin + shift_k + i], written in place sample by
+    sample (rows long enough for wide GEMMs on their own): no padded copy to zero and then unpad. The first tap
+    overwrites (beta = 0): every tap covers the whole row, off the planes' ends it reads margin zeros.
+    Items (sample, group, rows)."""
+    taps, c_in, c_out_g = wt.shape
+    n_batch, _, length = gx.shape
+    c_in_g = c_in // groups
+    n_phases = planes.shape[1]
+    width = n_batch * row
+    gf, wf, xf = planes.reshape(-1), wt.reshape(-1), gx.reshape(-1)
+    ci_blocks = -(-c_in_g // ci_block)
+    for item in prange(n_batch * groups * ci_blocks):
+        n, g = item // (groups * ci_blocks), (item // ci_blocks) % groups
+        c0 = (item % ci_blocks) * ci_block
+        rows = min(c_in_g, c0 + ci_block) - c0
+        for t in range(taps):
+            src = (g * c_out_g * n_phases + phase[t]) * width + n * row + margin + shift[t]
+            gemm(wf, (t * c_in + g * c_in_g + c0) * c_out_g, c_out_g, False,
+                 gf, src, n_phases * width, False,
+                 xf, (n * c_in + g * c_in_g + c0) * length, length, rows, length, c_out_g, 1.0 if t > 0 else 0.0)
+
+
+@njit(parallel=True, cache=True)
+def _grad_weight_rows(planes, x, gwt, phase, shift, groups, margin, row):
+    """gwt (K, C_in, C_out/g): tap k's sum over samples of X[n] @ G[:, r_k, n*row + margin + shift_k + i]^T, the
+    input read in place (no padded copy); items (group, tap), the first sample overwriting."""
+    taps, c_in, c_out_g = gwt.shape
+    n_batch, _, length = x.shape
+    c_in_g = c_in // groups
+    n_phases = planes.shape[1]
+    width = n_batch * row
+    gf, xf, wf = planes.reshape(-1), x.reshape(-1), gwt.reshape(-1)
+    for item in prange(groups * taps):
+        g, t = item // taps, item % taps
+        for n in range(n_batch):
+            gemm(xf, (n * c_in + g * c_in_g) * length, length, False,
+                 gf, (g * c_out_g * n_phases + phase[t]) * width + n * row + margin + shift[t], n_phases * width, True,
+                 wf, (t * c_in + g * c_in_g) * c_out_g, c_out_g, c_in_g, c_out_g, length, 1.0 if n > 0 else 0.0)
+
+
+@njit(parallel=True, cache=True)
 def _unpad(gxp, gx, margin, row):
     """(C, N * row) -> (N, C, L): drop the margins."""
     n_batch, c_in, length = gx.shape
@@ -194,23 +243,42 @@ def _blocks(rows: int, n_batch: int, groups: int) -> tuple[int, int]:
     return row_block, n_block
 
 
+def _row_blocks(rows: int, n_batch: int, groups: int) -> int:
+    """Rows per item of _grad_input_rows: all of a sample's, halved while threads lack two items each and the
+    halves stay BLAS-sized."""
+    want, block = 2 * numba.get_num_threads(), rows
+    while n_batch * groups * -(-rows // block) < want and block >= 2 * MIN_ROWS:
+        block = -(-block // 2)
+    return block
+
+
 def backward(go3: np.ndarray, x3: np.ndarray, w3: np.ndarray, geom: Geometry, need_input: bool,
              need_weight: bool):
-    """(grad_input (N, C_in, L) or None, grad_weight (C_in, C_out/g, K) or None) for a 1-D problem."""
+    """(grad_input (N, C_in, L) or None, grad_weight (C_in, C_out/g, K) or None) for a 1-D problem. Rows of at
+    least ``MIN_ROW_LENGTH`` frames make GEMMs wide enough on their own and are computed sample by sample in
+    place; shorter ones in the padded layout, all samples side by side."""
     phase, shift, margin, row = _taps(geom)
     n_batch = geom.batch
     planes = _phase_planes(go3, geom.stride[2], margin, row)
     wt = _taps_first(w3)
+    in_place = geom.in_size[2] >= MIN_ROW_LENGTH
     gx = gw = None
     if need_input:
-        gxp = np.zeros((geom.c_in, n_batch * row), geom.dtype)
-        _grad_input_kernel(planes, wt, gxp, phase, shift, geom.groups, row, n_batch,
-                           *_blocks(geom.c_in // geom.groups, n_batch, geom.groups))
         gx = np.empty((n_batch, geom.c_in, geom.in_size[2]), geom.dtype)
-        _unpad(gxp, gx, margin, row)
+        if in_place:
+            _grad_input_rows(planes, wt, gx, phase, shift, geom.groups, margin, row,
+                             _row_blocks(geom.c_in // geom.groups, n_batch, geom.groups))
+        else:
+            gxp = np.zeros((geom.c_in, n_batch * row), geom.dtype)
+            _grad_input_kernel(planes, wt, gxp, phase, shift, geom.groups, row, n_batch,
+                               *_blocks(geom.c_in // geom.groups, n_batch, geom.groups))
+            _unpad(gxp, gx, margin, row)
     if need_weight:
         gwt = np.empty_like(wt)
-        _grad_weight_kernel(planes, _pad_input(x3, margin, row), gwt, phase, shift, geom.groups, n_batch, row)
+        if in_place:
+            _grad_weight_rows(planes, x3, gwt, phase, shift, geom.groups, margin, row)
+        else:
+            _grad_weight_kernel(planes, _pad_input(x3, margin, row), gwt, phase, shift, geom.groups, n_batch, row)
         gw = np.empty(w3.shape, geom.dtype)
         _taps_last(gwt, gw)
     return gx, gw

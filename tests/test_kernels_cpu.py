@@ -141,6 +141,39 @@ def test_every_layout_matches_torch(nd, x_shape, c_out_g, kernel, kwargs, rng):
         np.testing.assert_allclose(got, want, **TOL[np.float64])
 
 
+# 1-D problems that cpu1d's backward runs (C_out/groups >= cpu1d.MIN_DEPTH): stride 2 and 8, groups, output
+# padding, a dilation whose taps shift by more than the stride.
+CPU1D_BACKWARD = [
+    ((3, 4, 9), 16, (4,), dict(stride=2, padding=1)),
+    ((2, 6, 7), 16, (3,), dict(stride=2, padding=2, output_padding=1, groups=2)),
+    ((2, 3, 5), 17, (16,), dict(stride=8, padding=4)),
+    ((2, 4, 6), 16, (3,), dict(stride=1, padding=1, dilation=3)),
+]
+
+
+@pytest.mark.parametrize("in_place", [True, False], ids=["sample-by-sample", "samples-side-by-side"])
+@pytest.mark.parametrize("x_shape, c_out_g, kernel, kwargs", CPU1D_BACKWARD)
+def test_cpu1d_backward_in_both_layouts(in_place, x_shape, c_out_g, kernel, kwargs, rng, monkeypatch):
+    """Long rows get their gradients sample by sample, in place; short ones in the padded layout with every
+    sample side by side. Both against torch, on short rows by moving the threshold."""
+    import kernels.cpu1d as cpu1d
+
+    monkeypatch.setattr(cpu1d, "MIN_ROW_LENGTH", 1 if in_place else 10**9)
+    calls = []
+    for name in ("_grad_input_rows", "_grad_weight_rows"):
+        kernel_fn = getattr(cpu1d, name)
+        monkeypatch.setattr(cpu1d, name, lambda *a, _f=kernel_fn, _n=name: calls.append(_n) or _f(*a))
+    groups = kwargs.get("groups", 1)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((x_shape[1], c_out_g) + kernel)
+    case = Case(1, np.float64, x, w, rng.standard_normal(c_out_g * groups), kwargs)
+    go = rng.standard_normal(FORWARD[1](x, w, **kwargs).shape)
+    _, want_grads = case.torch_forward_backward(go)
+    for got, want in zip(BACKWARD[1](go, x, w, **kwargs), want_grads, strict=True):
+        np.testing.assert_allclose(got, want, **TOL[np.float64])
+    assert calls == (["_grad_input_rows", "_grad_weight_rows"] if in_place else [])
+
+
 def test_forward_plans_the_decoders_layers():
     """Which CPU kernel runs each decoder layer (_forward_plan), as measured best: per depth tap where a quarter
     of the GEMM would be thrown away, samples side by side or one GEMM per output phase for the speech decoder's
