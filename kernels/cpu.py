@@ -35,7 +35,22 @@ from . import cpu1d
 from ._args import Geometry
 from ._blas import gemm, single_threaded
 from ._items import forward_item, forward_items
-from ._runs import add_run, add_run_masked, copy_run, copy_run_masked, from_row, keep_columns, sum_run, to_row, zero_run
+from ._runs import (
+    MIN_FROM_ROW,
+    MIN_TO_ROW,
+    add_run,
+    add_run_masked,
+    axis_offsets,
+    copy_run,
+    copy_run_masked,
+    from_row,
+    gather_row,
+    keep_columns,
+    scatter_row,
+    sum_run,
+    to_row,
+    zero_run,
+)
 
 
 @njit(cache=True)
@@ -313,31 +328,15 @@ def _forward_rows_kernel(x, w, bias, out, out_len, stride, padding, dilation, gr
     _interleave(planes, bias, out, stride, True)
 
 
-# Output rows at least this long are copied to or from their phase planes by to_row / from_row (vectorised per
-# stride); shorter ones element by element through the per-axis offsets, without a call per row. On the 3-D
-# decoders' 8-32-wide rows that halved the phase-plane split (video motion layer 1 backward: 0.55 -> 0.20 ms),
-# on a 1-D row of 16,384 it tripled it.
-LONG_ROW = 128
-
-
-@njit(cache=True)
-def _axis_offsets(length, stride, q_step, phase_step):
-    """Where each output position along one axis lands in a sample's phase planes (phase, Qd, Qh, Qw), as a share
-    of the flat offset: ``(o % stride) * phase_step + (o // stride) * q_step``. The three axes' shares add up."""
-    off = np.empty(length, np.uint64)
-    for o in range(length):
-        off[o] = (o % stride) * phase_step + (o // stride) * q_step
-    return off
-
-
 @njit(cache=True)
 def _plane_offsets(planes, out_shape, stride):
-    """The per-axis offset tables (depth, height, width) of _axis_offsets for planes of output ``out_shape``."""
+    """Where each output position along depth, height and width lands in a sample-channel's phase planes
+    (phase, Qd, Qh, Qw): three axis_offsets tables whose entries add up to the flat offset."""
     q_d, q_h, q_w = planes.shape[3], planes.shape[4], planes.shape[5]
     plane = q_d * q_h * q_w
-    return (_axis_offsets(out_shape[2], stride[0], q_h * q_w, stride[1] * stride[2] * plane),
-            _axis_offsets(out_shape[3], stride[1], q_w, stride[2] * plane),
-            _axis_offsets(out_shape[4], stride[2], 1, plane))
+    return (axis_offsets(out_shape[2], stride[0], q_h * q_w, stride[1] * stride[2] * plane),
+            axis_offsets(out_shape[3], stride[1], q_w, stride[2] * plane),
+            axis_offsets(out_shape[4], stride[2], 1, plane))
 
 
 @njit(cache=True)
@@ -349,21 +348,18 @@ def _sample_rows(planes_flat, out_flat, planes, out_shape, j, stride, offsets, b
     off_d, off_h, off_w = offsets
     plane = planes.shape[3] * planes.shape[4] * planes.shape[5]
     p0, o0 = uint64(j * planes.shape[2] * plane), uint64(j * d_out * h_out * w_out)
-    long_rows = w_out >= LONG_ROW
     for od in range(d_out):
         for oh in range(h_out):
             p = p0 + off_d[od] + off_h[oh]
             o = o0 + uint64((od * h_out + oh) * w_out)
-            if long_rows and to_out:
+            if to_out and w_out >= MIN_TO_ROW:
                 to_row(out_flat, o, planes_flat, p, plane, w_out, stride[2], b)
-            elif long_rows:
-                from_row(planes_flat, p, out_flat, o, plane, w_out, stride[2])
             elif to_out:
-                for ow in range(uint64(w_out)):
-                    out_flat[o + ow] = planes_flat[p + off_w[ow]] + b
+                gather_row(out_flat, o, planes_flat, p, off_w, w_out, b)
+            elif w_out >= MIN_FROM_ROW:
+                from_row(planes_flat, p, out_flat, o, plane, w_out, stride[2])
             else:
-                for ow in range(uint64(w_out)):
-                    planes_flat[p + off_w[ow]] = out_flat[o + ow]
+                scatter_row(planes_flat, p, out_flat, o, off_w, w_out)
 
 
 @njit(parallel=True, cache=True)
@@ -372,16 +368,22 @@ def _interleave(planes, bias, out, stride, samples_as_rows):
 
     With ``samples_as_rows`` (a 1-D problem run as one sample whose rows are the samples, see
     forward) sample n's row is ``planes[0, c, phase, 0, n]``. Flat indexing and no division per row
-    (see _sample_rows): 0.68 -> 0.2 ms for the speech decoder's first layer at batch 64.
+    (see _sample_rows): 0.68 -> 0.2 ms for the speech decoder's first layer at batch 64, 0.05 ms through
+    gather_row.
     """
     n_batch, c_out, w_out = out.shape[0], out.shape[1], out.shape[4]
     src, dst = planes.reshape(-1), out.reshape(-1)
     if samples_as_rows:  # planes (1, C, s, 1, N, Q), out (N, C, 1, 1, L)
         plane = planes.shape[4] * planes.shape[5]
+        off = axis_offsets(w_out, stride[2], 1, plane)
         for c in prange(c_out):
             p0 = _plane_offset(planes, 0, c, 0)
             for n in range(n_batch):
-                to_row(dst, (n * c_out + c) * w_out, src, p0 + n * planes.shape[5], plane, w_out, stride[2], bias[c])
+                o, p = (n * c_out + c) * w_out, p0 + n * planes.shape[5]
+                if w_out >= MIN_TO_ROW:
+                    to_row(dst, o, src, p, plane, w_out, stride[2], bias[c])
+                else:
+                    gather_row(dst, o, src, p, off, w_out, bias[c])
         return
     offsets = _plane_offsets(planes, out.shape, stride)
     for j in prange(n_batch * c_out):

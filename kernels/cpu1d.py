@@ -44,7 +44,17 @@ from numba import njit, prange, uint64
 from ._args import Geometry
 from ._blas import gemm
 from ._items import forward_item, forward_items
-from ._runs import copy_run_masked, to_row, zero_run
+from ._runs import (
+    MIN_FROM_ROW,
+    MIN_TO_ROW,
+    axis_offsets,
+    copy_run_masked,
+    from_row,
+    gather_row,
+    scatter_row,
+    to_row,
+    zero_run,
+)
 
 MIN_ROWS = 128  # rows per work item before splitting by samples instead (measured: 32 was slower)
 MIN_DEPTH = 16  # output channels per group below which per-tap GEMMs are too shallow (see applies)
@@ -109,15 +119,17 @@ def _phase_planes(go, stride, margin, row):
     """grad_output (N, C, L_out) -> phase planes (C, stride, N * row):
     ``planes[c, r, n*row + margin + q] = go[n, c, q*stride + r]``, zero elsewhere."""
     n_batch, c_out, length = go.shape
-    planes = np.zeros((c_out, stride, n_batch * row), go.dtype)
+    width = n_batch * row
+    planes = np.zeros((c_out, stride, width), go.dtype)
+    src, dst = go.reshape(-1), planes.reshape(-1)
+    off = axis_offsets(length, stride, 1, width)
     for j in prange(n_batch * c_out):
         n, c = j // c_out, j % c_out
-        src = go[n, c]
-        for r in range(stride):
-            dst = planes[c, r, n * row + margin:(n + 1) * row]
-            r_u, s_u = uint64(r), uint64(stride)  # unsigned indices: no wrap-around checks (see kernels.cpu)
-            for q in range(uint64((length - r + stride - 1) // stride)):
-                dst[q] = src[q * s_u + r_u]
+        d0 = c * stride * width + n * row + margin
+        if length >= MIN_FROM_ROW:
+            from_row(dst, d0, src, j * length, width, length, stride)
+        else:
+            scatter_row(dst, d0, src, j * length, off, length)
     return planes
 
 
@@ -416,11 +428,15 @@ def _phases_kernel(stack, wt, bias, out, first, count, co_block, n_block):
             gemm(w_flat, (r * groups + g) * depth * c_in_g * c_out_g + c0, c_out_g, True,
                  x_flat, ((g * n_shifts + first[r]) * c_in_g) * width + n0 * length, width, False,
                  y, r * rows * cols, cols, rows, cols, count[r] * c_in_g, 0.0)
+        off = axis_offsets(l_out, stride, 1, rows * cols)
         for n in range(n0, n1):  # sample-major: the item's rows of sample n are one stretch of the output
             for co in range(rows):
                 c = g * c_out_g + c0 + co
-                to_row(o_flat, (n * c_out + c) * l_out, y, co * cols + (n - n0) * length, rows * cols, l_out, stride,
-                       bias[c])
+                o, p = (n * c_out + c) * l_out, co * cols + (n - n0) * length
+                if l_out >= MIN_TO_ROW:
+                    to_row(o_flat, o, y, p, rows * cols, l_out, stride, bias[c])
+                else:
+                    gather_row(o_flat, o, y, p, off, l_out, bias[c])
 
 
 def forward_phases(x3: np.ndarray, w3: np.ndarray, bias: np.ndarray, out3: np.ndarray, geom: Geometry,

@@ -174,6 +174,26 @@ def test_cpu1d_backward_in_both_layouts(in_place, x_shape, c_out_g, kernel, kwar
     assert calls == (["_grad_input_rows", "_grad_weight_rows"] if in_place else [])
 
 
+@pytest.mark.parametrize("length", [8, 20, 40])  # output rows of 16, 40 and 80
+@pytest.mark.parametrize("nd, c_out_g", [(1, 16), (1, 3), (3, 3)])  # cpu1d's planes; the rows kernel; 3-D
+def test_rows_on_each_side_of_the_copy_thresholds(nd, c_out_g, length, rng):
+    """Output rows are copied to and from phase planes through offset tables when short and by to_row / from_row
+    when long (kernels._runs): rows on each side of both thresholds, forward and backward, against torch."""
+    from kernels._runs import MIN_FROM_ROW, MIN_TO_ROW
+
+    assert 16 < MIN_FROM_ROW <= 40 < MIN_TO_ROW <= 80  # so that the lengths straddle them
+    x_shape, kernel = ((3, 4, length), (4,)) if nd == 1 else ((2, 4, 2, 3, length), (4, 3, 4))
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((4, c_out_g) + kernel)
+    case = Case(nd, np.float64, x, w, rng.standard_normal(c_out_g), dict(stride=2, padding=1))
+    out = FORWARD[nd](x, w, case.b, **case.kwargs)
+    go = rng.standard_normal(out.shape)
+    want_out, want_grads = case.torch_forward_backward(go)
+    np.testing.assert_allclose(out, want_out, **TOL[np.float64])
+    for got, want in zip(BACKWARD[nd](go, x, w, **case.kwargs), want_grads, strict=True):
+        np.testing.assert_allclose(got, want, **TOL[np.float64])
+
+
 def test_forward_plans_the_decoders_layers():
     """Which CPU kernel runs each decoder layer (_forward_plan), as measured best: per depth tap where a quarter
     of the GEMM would be thrown away, samples side by side or one GEMM per output phase for the speech decoder's
