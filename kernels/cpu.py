@@ -305,9 +305,12 @@ def _forward_rows_kernel(x, w, bias, out, out_len, stride, padding, dilation, gr
     n_batch, c_in, length = x.shape
     width = n_batch * length
     xr = np.empty((c_in, width), x.dtype)
+    x_src, xr_dst, l_u = x.reshape(-1), xr.reshape(-1), uint64(length)
     for ci in prange(c_in):  # in parallel here: NumPy's transposed copy of these short rows took 0.2-0.3 ms
-        for n in range(n_batch):
-            xr[ci, n * length:(n + 1) * length] = x[n, ci]
+        for n in range(n_batch):  # flat: a slice assignment per 4-8-value row took 0.065 ms in all, this 0.04
+            d, s = uint64(ci * width + n * length), uint64((n * c_in + ci) * length)
+            for p in range(l_u):
+                xr_dst[d + p] = x_src[s + p]
     c_out, c_in_g = out.shape[1], c_in // groups
     c_out_g, n_taps = w.shape[1], w.shape[2]
     s, q = stride[2], -(-out_len // stride[2])
