@@ -11,7 +11,7 @@ shifted, onto one phase of the output. So:
 2. add each tap's rows of ``Y`` into the output's phase plane ``r`` at offset ``shift``:
    unit-stride rows, no stride-s scatter, and no multiply ever touches an inserted zero.
 
-A last pass interleaves the phase planes into the output and adds the bias. The backward
+Each work item then interleaves its own phase planes into the output and adds the bias. The backward
 pass runs the same plan the other way: gather each tap's shifted phase plane of
 ``grad_output`` into the rows of ``G`` (row ``co*T + t``, like the weight's columns), then
 ``grad_input = W @ G`` (the weight as stored) and ``grad_weight = X @ G^T`` (which comes out in
@@ -185,8 +185,8 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
     taps of its channels, ``Y = W_block^T @ X_block``: the weight as stored, ``(C_in/g, C_out/g * T)``
     per group, is already that operand (BLAS reads the block's columns in place), and a block of samples
     side by side gives small-spatial layers wide products. The items own disjoint phase planes, which
-    each zeroes itself (in parallel, and into its cache just before the scatter), so they need no
-    synchronisation; BLAS runs single-threaded inside them.
+    each zeroes itself (in parallel, and into its cache just before the scatter) and interleaves into its own
+    block of the output, so they need no synchronisation; BLAS runs single-threaded inside them.
     """
     n_batch, c_in, size = x.shape
     c_in_g = c_in // groups
@@ -195,6 +195,7 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
     w_flat = w.reshape(-1)
     lda = c_out_g * n_taps  # row stride of the stored weight: column co*T + t is tap t into channel co
     planes = _output_planes(x, n_batch, out.shape[1], out_size, stride)
+    offsets = _plane_offsets(planes, out.shape, stride)
     for item in prange(forward_items(groups, c_out_g, co_block, n_batch, n_block)):
         g, c0, c1, n0, n1 = forward_item(item, c_out_g, co_block, n_batch, n_block)
         _zero_planes(planes, n0, n1, g * c_out_g + c0, g * c_out_g + c1)
@@ -205,7 +206,7 @@ def _forward_kernel(x, w, bias, out, in_size, out_size, kernel, stride, padding,
              y.reshape(-1), 0, y.shape[1], y.shape[0], y.shape[1], c_in_g, 0.0)
         _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, 0, n_taps, (size, size // in_size[0], 0), in_size,
                       out_size, kernel, stride, padding, dilation)
-    _interleave(planes, bias, out, stride, False)
+        _interleave_block(planes, bias, out, stride, offsets, n0, n1, g * c_out_g + c0, g * c_out_g + c1)
 
 
 @njit(cache=True)
@@ -250,6 +251,7 @@ def _forward_depth_kernel(x, w, bias, out, in_size, out_size, kernel, stride, pa
     wr_flat = wr.reshape(-1)
     x4 = x.reshape((n_batch, groups, c_in_g, size))
     planes = _output_planes(x, n_batch, out.shape[1], out_size, stride)
+    offsets = _plane_offsets(planes, out.shape, stride)
     for item in prange(forward_items(groups, c_out_g, co_block, n_batch, n_block)):
         g, c0, c1, n0, n1 = forward_item(item, c_out_g, co_block, n_batch, n_block)
         _zero_planes(planes, n0, n1, g * c_out_g + c0, g * c_out_g + c1)
@@ -267,7 +269,7 @@ def _forward_depth_kernel(x, w, bias, out, in_size, out_size, kernel, stride, pa
                  i_lo * nb * area, xb.shape[1], False, y.reshape(-1), 0, cols, rows, cols, c_in_g, 0.0)
             _scatter_taps(y, planes, n0, n1, c0, c1, g, c_out_g, kd * hw_taps, (kd + 1) * hw_taps,
                           (area, nb * area, i_lo), in_size, out_size, kernel, stride, padding, dilation)
-    _interleave(planes, bias, out, stride, False)
+        _interleave_block(planes, bias, out, stride, offsets, n0, n1, g * c_out_g + c0, g * c_out_g + c1)
 
 
 @njit(cache=True)
@@ -318,6 +320,7 @@ def _forward_rows_kernel(x, w, bias, out, out_len, stride, padding, dilation, gr
     lda = c_out_g * n_taps
     planes = np.empty((1, c_out, s, 1, n_batch, q), xr.dtype)
     plane_flat = planes.reshape(-1)
+    off = axis_offsets(out.shape[4], s, 1, n_batch * q)
     for item in prange(forward_items(groups, c_out_g, co_block, n_batch, n_block)):
         g, c0, c1, n0, n1 = forward_item(item, c_out_g, co_block, n_batch, n_block)
         for c in range(g * c_out_g + c0, g * c_out_g + c1):
@@ -328,7 +331,7 @@ def _forward_rows_kernel(x, w, bias, out, out_len, stride, padding, dilation, gr
         gemm(w_flat, g * c_in_g * lda + c0 * n_taps, lda, True, x_flat, g * c_in_g * width + n0 * length, width,
              False, y.reshape(-1), 0, cols, y.shape[0], cols, c_in_g, 0.0)
         _scatter_rows(y, planes, n0, n1, c0, c1, g, c_out_g, length, out_len, n_taps, s, padding[2], dilation[2])
-    _interleave(planes, bias, out, stride, True)
+        _interleave_rows_block(planes, bias, out, s, off, n0, n1, g * c_out_g + c0, g * c_out_g + c1)
 
 
 @njit(cache=True)
@@ -365,37 +368,39 @@ def _sample_rows(planes_flat, out_flat, planes, out_shape, j, stride, offsets, b
                 scatter_row(planes_flat, p, out_flat, o, off_w, w_out)
 
 
-@njit(parallel=True, cache=True)
-def _interleave(planes, bias, out, stride, samples_as_rows):
-    """out[n, c, o] = planes[n, c, phase(o), o // stride] + bias[c], one output row at a time.
-
-    With ``samples_as_rows`` (a 1-D problem run as one sample whose rows are the samples, see
-    forward) sample n's row is ``planes[0, c, phase, 0, n]``. Flat indexing and no division per row
-    (see _sample_rows): 0.68 -> 0.2 ms for the speech decoder's first layer at batch 64, 0.05 ms through
-    gather_row.
-    """
-    n_batch, c_out, w_out = out.shape[0], out.shape[1], out.shape[4]
+@njit(cache=True)
+def _interleave_block(planes, bias, out, stride, offsets, n0, n1, c0, c1):
+    """out[n, c, o] = planes[n, c, phase(o), o // stride] + bias[c] for samples n0..n1-1 and channels c0..c1-1 (of
+    all groups), one output row at a time, placed by _plane_offsets' tables (no division per row, see
+    _sample_rows). A forward work item interleaves its own block right after its scatter, while the planes are
+    in its cache: one pass over the whole output after the items took 1-8% longer on the benchmark's 3-D forward
+    shapes and started one more parallel region per call."""
     src, dst = planes.reshape(-1), out.reshape(-1)
-    if samples_as_rows:  # planes (1, C, s, 1, N, Q), out (N, C, 1, 1, L)
-        plane = planes.shape[4] * planes.shape[5]
-        off = axis_offsets(w_out, stride[2], 1, plane)
-        for c in prange(c_out):
-            p0 = _plane_offset(planes, 0, c, 0)
-            for n in range(n_batch):
-                o, p = (n * c_out + c) * w_out, p0 + n * planes.shape[5]
-                if w_out >= MIN_TO_ROW:
-                    to_row(dst, o, src, p, plane, w_out, stride[2], bias[c])
-                else:
-                    gather_row(dst, o, src, p, off, w_out, bias[c])
-        return
-    offsets = _plane_offsets(planes, out.shape, stride)
-    for j in prange(n_batch * c_out):
-        _sample_rows(src, dst, planes, out.shape, j, stride, offsets, bias[j % c_out], True)
+    for n in range(n0, n1):
+        for c in range(c0, c1):
+            _sample_rows(src, dst, planes, out.shape, n * out.shape[1] + c, stride, offsets, bias[c], True)
+
+
+@njit(cache=True)
+def _interleave_rows_block(planes, bias, out, stride, off, n0, n1, c0, c1):
+    """_interleave_block for _forward_rows_kernel's planes (1, C, s, 1, N, Q), where sample n's row is
+    ``planes[0, c, phase, 0, n]``; out is (N, C, 1, 1, L), ``off`` its rows' axis_offsets table."""
+    c_out, w_out = out.shape[1], out.shape[4]
+    src, dst = planes.reshape(-1), out.reshape(-1)
+    plane = planes.shape[4] * planes.shape[5]
+    for c in range(c0, c1):
+        p0 = _plane_offset(planes, 0, c, 0)
+        for n in range(n0, n1):
+            o, p = (n * c_out + c) * w_out, p0 + n * planes.shape[5]
+            if w_out >= MIN_TO_ROW:
+                to_row(dst, o, src, p, plane, w_out, stride, bias[c])
+            else:
+                gather_row(dst, o, src, p, off, w_out, bias[c])
 
 
 @njit(parallel=True, cache=True)
 def _phase_planes(go, stride):
-    """Inverse of _interleave: (N, C, D, H, W) -> (N, C, phases, Qd, Qh, Qw), zero past the edge."""
+    """Inverse of _interleave_block: (N, C, D, H, W) -> (N, C, phases, Qd, Qh, Qw), zero past the edge."""
     n_batch, c_out, d_out, h_out, w_out = go.shape
     planes = np.zeros((n_batch, c_out, stride[0] * stride[1] * stride[2], -(-d_out // stride[0]),
                        -(-h_out // stride[1]), -(-w_out // stride[2])), go.dtype)
