@@ -272,10 +272,10 @@ def backward(go3: np.ndarray, x3: np.ndarray, w3: np.ndarray, geom: Geometry, ne
     phase, shift, margin, row = _taps(geom)
     n_batch = geom.batch
     planes = _phase_planes(go3, geom.stride[2], margin, row)
-    wt = _taps_first(w3)
     in_place = geom.in_size[2] >= MIN_ROW_LENGTH
     gx = gw = None
     if need_input:
+        wt = _taps_first(w3)  # only grad_input reads the weight
         gx = np.empty((n_batch, geom.c_in, geom.in_size[2]), geom.dtype)
         if in_place:
             _grad_input_rows(planes, wt, gx, phase, shift, geom.groups, margin, row,
@@ -286,7 +286,7 @@ def backward(go3: np.ndarray, x3: np.ndarray, w3: np.ndarray, geom: Geometry, ne
                                *_blocks(geom.c_in // geom.groups, n_batch, geom.groups))
             _unpad(gxp, gx, margin, row)
     if need_weight:
-        gwt = np.empty_like(wt)
+        gwt = np.empty((geom.kernel[2], geom.c_in, geom.c_out // geom.groups), geom.dtype)  # taps first
         if in_place:
             _grad_weight_rows(planes, x3, gwt, phase, shift, geom.groups, margin, row)
         else:

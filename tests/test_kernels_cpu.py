@@ -70,14 +70,16 @@ def test_batch_consistency(case):
     np.testing.assert_allclose(gb, go.sum(axis=tuple(i for i in range(go.ndim) if i != 1)), **TOL[case.dtype])
 
 
-@pytest.mark.parametrize("nd", [1, 3])
-def test_output_mask_skips_gradients(nd, rng):
-    x = rng.standard_normal((2, 4) + (3,) * nd)
-    w = rng.standard_normal((4, 2) + (2,) * nd)
-    go = rng.standard_normal(FORWARD[nd](x, w, stride=2).shape)
-    full = BACKWARD[nd](go, x, w, stride=2)
+# (nd, output channels per group, groups, length): the gather kernels, then cpu1d (16+ output channels per group)
+# in its padded layout and sample by sample in place (rows of cpu1d.MIN_ROW_LENGTH frames or more)
+@pytest.mark.parametrize("nd, c_out_g, groups, length", [(1, 2, 1, 3), (3, 2, 1, 3), (1, 16, 2, 5), (1, 16, 2, 300)])
+def test_output_mask_skips_gradients(nd, c_out_g, groups, length, rng):
+    x = rng.standard_normal((2, 4) + (length,) * nd)
+    w = rng.standard_normal((4, c_out_g) + (2,) * nd)
+    go = rng.standard_normal(FORWARD[nd](x, w, stride=2, groups=groups).shape)
+    full = BACKWARD[nd](go, x, w, stride=2, groups=groups)
     for mask in [(True, False, False), (False, True, False), (False, False, True)]:
-        got = BACKWARD[nd](go, x, w, stride=2, output_mask=mask)
+        got = BACKWARD[nd](go, x, w, stride=2, groups=groups, output_mask=mask)
         for want, g, m in zip(full, got, mask, strict=True):
             assert (g is None) != m
             if m:  # both gradients together share one pass, so summation order may differ
