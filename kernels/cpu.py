@@ -43,6 +43,7 @@ from ._runs import (
     axis_offsets,
     copy_run,
     copy_run_masked,
+    copy_runs,
     from_row,
     gather_row,
     keep_columns,
@@ -95,10 +96,12 @@ def _sample_block(x4, n0, n1, g):
     """(C_in/g, samples * S): the input of samples n0..n1-1 in group g as one GEMM operand."""
     if n1 - n0 == 1:
         return x4[n0, g]  # already contiguous: no copy
-    size = x4.shape[3]
-    xb = np.empty((x4.shape[2], (n1 - n0) * size), x4.dtype)
+    c, size = x4.shape[2], x4.shape[3]
+    width = (n1 - n0) * size
+    xb = np.empty((c, width), x4.dtype)
     for n in range(n0, n1):
-        xb[:, (n - n0) * size:(n - n0 + 1) * size] = x4[n, g]
+        copy_runs(xb.reshape(-1), (n - n0) * size, width, x4.reshape(-1), (n * x4.shape[1] + g) * c * size, size,
+                  c, size)
     return xb
 
 
@@ -215,13 +218,15 @@ def _slice_block(x4, n0, n1, g, d_in):
     sample, position), so that a run of depth slices of all the samples is one block of columns."""
     if n1 - n0 == 1:
         return x4[n0, g]  # the same order already: no copy
-    area = x4.shape[3] // d_in
-    xb = np.empty((x4.shape[2], d_in * (n1 - n0) * area), x4.dtype)
-    for ci in range(x4.shape[2]):
+    c, size = x4.shape[2], x4.shape[3]
+    area, width = size // d_in, (n1 - n0) * size
+    xb = np.empty((c, width), x4.dtype)
+    dst, src = xb.reshape(-1), x4.reshape(-1)
+    for ci in range(c):
         for d in range(d_in):
             for n in range(n0, n1):
-                xb[ci, (d * (n1 - n0) + n - n0) * area:(d * (n1 - n0) + n - n0 + 1) * area] = \
-                    x4[n, g, ci, d * area:(d + 1) * area]
+                copy_run(dst, ci * width + (d * (n1 - n0) + n - n0) * area, src,
+                         ((n * x4.shape[1] + g) * c + ci) * size + d * area, area)
     return xb
 
 
@@ -244,11 +249,12 @@ def _forward_depth_kernel(x, w, bias, out, in_size, out_size, kernel, stride, pa
     area, hw_taps = size // d_in, n_taps // k_d
     lda = c_out_g * n_taps  # = k_d * c_out_g * hw_taps: the row stride of wr as of the stored weight
     wr = np.empty((c_in, k_d, c_out_g, hw_taps), w.dtype)
+    wr_flat, w_flat = wr.reshape(-1), w.reshape(-1)
     for ci in prange(c_in):
         for co in range(c_out_g):
             for kd in range(k_d):
-                wr[ci, kd, co] = w[ci, co, kd * hw_taps:(kd + 1) * hw_taps]
-    wr_flat = wr.reshape(-1)
+                copy_run(wr_flat, ((ci * k_d + kd) * c_out_g + co) * hw_taps, w_flat,
+                         (ci * c_out_g + co) * n_taps + kd * hw_taps, hw_taps)
     x4 = x.reshape((n_batch, groups, c_in_g, size))
     planes = _output_planes(x, n_batch, out.shape[1], out_size, stride)
     offsets = _plane_offsets(planes, out.shape, stride)
@@ -497,7 +503,7 @@ def _grad_input_kernel(planes, w, gx, in_size, out_size, kernel, stride, padding
     c_out_g, n_taps = w.shape[1], w.shape[2]
     w_flat = w.reshape(-1)
     lda = c_out_g * n_taps
-    gx4 = gx.reshape((n_batch, groups, c_in_g, size))
+    gx_flat = gx.reshape(-1)
     ci_blocks = -(-c_in_g // ci_block)
     n_blocks = -(-n_batch // n_block)
     chunks = -(-c_out_g // co_chunk)
@@ -519,7 +525,8 @@ def _grad_input_kernel(planes, w, gx, in_size, out_size, kernel, stride, padding
             gemm(w_flat, (g * c_in_g + r0) * lda + c0 * n_taps, lda, False, cols.reshape(-1), 0, width, False,
                  acc.reshape(-1), 0, width, r1 - r0, width, cols.shape[0], 0.0 if k == 0 else 1.0)
         for n in range(n0, n1):
-            gx4[n, g, r0:r1] = acc[:, (n - n0) * size:(n - n0 + 1) * size]
+            copy_runs(gx_flat, ((n * groups + g) * c_in_g + r0) * size, size, acc.reshape(-1), (n - n0) * size,
+                      width, r1 - r0, size)
 
 
 @njit(parallel=True, cache=True)
@@ -570,7 +577,7 @@ def _grads_kernel(planes, x, w, gx, gw_parts, in_size, out_size, kernel, stride,
     lda = c_out_g * n_taps  # row stride of the weight and of each part of its gradient
     w_flat, gw_flat = w.reshape(-1), gw_parts.reshape(-1)
     x4 = x.reshape((n_batch, groups, c_in_g, size))
-    gx4 = gx.reshape((n_batch, groups, c_in_g, size))
+    gx_flat = gx.reshape(-1)
     n_blocks = -(-n_batch // n_block)
     chunks = -(-c_out_g // co_chunk)
     for item in prange(groups * parts):
@@ -595,7 +602,8 @@ def _grads_kernel(planes, x, w, gx, gw_parts, in_size, out_size, kernel, stride,
                 gemm(xb, 0, width, False, cf, 0, width, True, gw_flat, gwp + c0 * n_taps, lda, c_in_g, rows, width,
                      1.0)
             for n in range(n0, n1):
-                gx4[n, g] = acc[:, (n - n0) * size:(n - n0 + 1) * size]
+                copy_runs(gx_flat, (n * groups + g) * c_in_g * size, size, acc.reshape(-1), (n - n0) * size, width,
+                          c_in_g, size)
 
 
 def _flat(a: np.ndarray, lead: int) -> np.ndarray:

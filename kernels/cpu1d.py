@@ -48,6 +48,7 @@ from ._runs import (
     MIN_FROM_ROW,
     MIN_TO_ROW,
     axis_offsets,
+    copy_run,
     copy_run_masked,
     from_row,
     gather_row,
@@ -96,9 +97,10 @@ def _pad_input(x, margin, row):
     """(N, C, L) -> (C, N * row): each sample's row with ``margin`` zeros before it, zeros after."""
     n_batch, c_in, length = x.shape
     xp = np.zeros((c_in, n_batch * row), x.dtype)
+    dst, src = xp.reshape(-1), x.reshape(-1)
     for c in prange(c_in):
         for n in range(n_batch):
-            xp[c, n * row + margin:n * row + margin + length] = x[n, c]
+            copy_run(dst, (c * n_batch + n) * row + margin, src, (n * c_in + c) * length, length)
     return xp
 
 
@@ -223,9 +225,10 @@ def _grad_weight_rows(planes, x, gwt, phase, shift, groups, margin, row):
 def _unpad(gxp, gx, margin, row):
     """(C, N * row) -> (N, C, L): drop the margins."""
     n_batch, c_in, length = gx.shape
+    dst, src = gx.reshape(-1), gxp.reshape(-1)
     for j in prange(n_batch * c_in):
         n, c = j // c_in, j % c_in
-        gx[n, c] = gxp[c, n * row + margin:n * row + margin + length]
+        copy_run(dst, j * length, src, (c * n_batch + n) * row + margin, length)
 
 
 @njit(parallel=True, cache=True)

@@ -75,7 +75,8 @@ def _nnls_kernel(s0, m, start, ptr, values, step, n_iter, out):  # pragma: no co
                 y[f] = x + beta * (x - x_prev[f])
                 x_prev[f] = x
             t = t_next
-        out[p] = x_prev
+        for f in range(n_cols):  # a loop, not out[p] = x_prev: see kernels._runs on slice assignment
+            out[p, f] = x_prev[f]
 
 
 def _check_nnls(s0: np.ndarray, m: np.ndarray, a: BandedMatrix, n_iter: int) -> None:
