@@ -263,11 +263,33 @@ def test_gpu_check_script_quick(tmp_path, capsys):
     from gen_media.bench import gpu
 
     out = tmp_path / "gpu.md"
-    assert gpu.main(["--quick", "--reps", "1", "--out", str(out)]) == 0
+    assert gpu.main(["--quick", "--reps", "1", "--tiles", "--out", str(out)]) == 0
     report = out.read_text()
     assert "| shape" in report and "FAIL" not in report
     assert report.count(" ok ") >= 4  # forward and backward rows, float32 and float64
     assert "all parity checks passed" in capsys.readouterr().out
+    from kernels import cuda_tiled
+
+    tiles = report.split("## Tile shapes")[1]  # one row per small case and candidate tile shape, all agreeing
+    assert tiles.count(" ok 0.0e+00 ") == len(gpu.SMALL_CASES) * len(cuda_tiled.CANDIDATES)
+
+
+def test_gpu_check_tiles_flags_a_tile_shape_that_disagrees(monkeypatch):
+    """A wrong kernel for one candidate tile shape shows as FAIL in the tile table."""
+    from gen_media.bench import gpu
+    from kernels import cuda_tiled
+
+    real = cuda_tiled.forward
+
+    def off_by_one(x5, w5, bias, out, geom, tiles=None):
+        real(x5, w5, bias, out, geom, tiles)
+        if tiles is cuda_tiled.CANDIDATES[-1]:
+            host = out.copy_to_host()
+            out.copy_to_device(host + 1.0)
+
+    monkeypatch.setattr(cuda_tiled, "forward", off_by_one)
+    text, failures = gpu.tiles_table(gpu.Device(gpu=False), gpu.SMALL_CASES[:1], reps=1)
+    assert failures == 1 and text.count("FAIL") == 1
 
 
 # (nd, batch, c_in, c_out, groups, size, kernel, conv kwargs): several tiles per axis of the result,
@@ -289,7 +311,7 @@ def test_tiled_equals_direct(case):
     x, w, b = make_case(nd, batch, c_in, c_out, groups, size, kernel, True, np.float64)
     geom = kernels.geometry(nd, x.shape, w.shape, groups=groups, **kw)
     assert cuda_tiled.grad_weight_splits(geom) > 1  # the atomic path runs
-    assert math.prod(geom.out_size) > cuda_tiled.TILE_COLS and c_out > cuda_tiled.TILE_ROWS // 2
+    assert math.prod(geom.out_size) > cuda_tiled.DEFAULT.cols and c_out > cuda_tiled.DEFAULT.rows // 2
     forward, backward = OURS[nd]
     results = {}
     for algorithm in kcuda.ALGORITHMS:
@@ -301,6 +323,42 @@ def test_tiled_equals_direct(case):
         np.testing.assert_allclose(tiled, direct, rtol=1e-12, atol=1e-12)
     ref = REFERENCE[nd][0](x, w, b, groups=groups, **kw)
     np.testing.assert_allclose(results["tiled"][0], ref, **TOL[np.float64])
+
+
+@pytest.mark.parametrize("case", [TILED_CASES[1], TILED_CASES[2]], ids=["1d", "3d"])
+def test_every_candidate_tile_shape_gives_the_same_results(case):
+    """Each tile shape the GPU check times (the simulator's own small ones here) computes what the default does:
+    the kernels are built per shape, with its sizes as compile-time constants."""
+    from kernels import cuda_tiled
+
+    nd, batch, c_in, c_out, groups, size, kernel, kw = case
+    x, w, b = make_case(nd, batch, c_in, c_out, groups, size, kernel, True, np.float64)
+    geom = kernels.geometry(nd, x.shape, w.shape, groups=groups, **kw, dtype=np.float64)
+    go = np.random.default_rng(6).standard_normal(geom.output_shape)
+    x5, w5, go5 = (cuda.to_device(a.reshape(shape)) for a, shape in
+                   ((x, geom.input_shape5), (w, geom.weight_shape5), (go, geom.output_shape5)))
+    results = {}
+    assert len(set(cuda_tiled.CANDIDATES)) >= 3 and cuda_tiled.DEFAULT in cuda_tiled.CANDIDATES
+    for tiles in cuda_tiled.CANDIDATES:
+        out, gx, gw = (cuda.device_array(shape) for shape in
+                       (geom.output_shape5, geom.input_shape5, geom.weight_shape5))
+        cuda_tiled.forward(x5, w5, cuda.to_device(b), out, geom, tiles)
+        cuda_tiled.grad_input(go5, w5, gx, geom, tiles)
+        cuda_tiled.grad_weight(go5, x5, gw, geom, tiles)
+        results[tiles] = [a.copy_to_host() for a in (out, gx, gw)]
+    want = [REFERENCE[nd][0](x, w, b, groups=groups, **kw)]
+    want += list(REFERENCE[nd][1](go, x, w, groups=groups, **kw)[:2])
+    for tiles, got in results.items():
+        for name, g, r in zip(("output", "grad_input", "grad_weight"), got, want, strict=True):
+            np.testing.assert_allclose(g.reshape(r.shape), r, **TOL[np.float64], err_msg=f"{name} with {tiles}")
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 2, 2, 2), (2, 2, 2, 2, 3), (64, 32, 1, 1, 1), (2, 2, 0, 2, 2)])
+def test_tile_shapes_that_cannot_stage_evenly_are_refused(shape):
+    from kernels import cuda_tiled
+
+    with pytest.raises(ValueError, match="does not divide its"):
+        cuda_tiled.Tiles(*shape)
 
 
 def test_unknown_algorithm_is_refused():
@@ -315,6 +373,7 @@ def test_compile_check_rebuilds_argument_types():
     """gen_media.bench.cuda_compile records launches in the simulator and compiles them elsewhere
     from stand-in arguments: each stand-in must have the recorded argument's Numba type."""
     from gen_media.bench.cuda_compile import _arg_spec, _dispatcher, _dummy
+    from kernels import cuda_tiled
 
     x = np.zeros((2, 3, 1, 1, 5), np.float32)
     args = [x, x[..., ::2], cuda.to_device(np.zeros(4)), np.float32(0), (1, 2, 3), True, 7, np.zeros(0, np.float64)]
@@ -323,6 +382,8 @@ def test_compile_check_rebuilds_argument_types():
     specs = tuple(_arg_spec(a) for a in args[:1])
     kernel = _dispatcher("kernels.cuda_tiled", "_make_forward.<locals>.kernel", specs)
     assert kernel.__qualname__ == "_make_forward.<locals>.kernel"
+    other = _dispatcher("kernels.cuda_tiled", "_make_forward.<locals>.kernel", specs, cuda_tiled.CANDIDATES[1])
+    assert other is not kernel and other.__qualname__ == kernel.__qualname__  # built for the other tile shape
     assert _dispatcher("kernels.cuda", "_grad_bias_kernel", specs) is kernels.cuda._grad_bias_kernel
 
 

@@ -80,16 +80,22 @@ def _dummy(spec):
     return spec[1]
 
 
-def _dispatcher(module_name: str, qualname: str, specs):
-    """The @cuda.jit object behind a recorded launch (tiled kernels come from their factory)."""
+def _is_factory_kernel(qualname: str) -> bool:
+    """A tiled kernel, built by its module's factory per dtype and tile shape."""
+    return qualname.startswith("_make_") and qualname.endswith(".<locals>.kernel")
+
+
+def _dispatcher(module_name: str, qualname: str, specs, tiles=None):
+    """The @cuda.jit object behind a recorded launch (tiled kernels come from their factory, built for ``tiles``,
+    the module's default tile shape unless given)."""
     import numba
     import numpy as np
 
     module = sys.modules[module_name]
-    if qualname.startswith("_make_") and qualname.endswith(".<locals>.kernel"):
+    if _is_factory_kernel(qualname):
         name = qualname.removeprefix("_make_").split(".")[0]
         dtype = next(np.dtype(s[1]) for s in specs if s[0] == "array")
-        return module._FACTORIES[name](numba.from_dtype(dtype))
+        return module._FACTORIES[name](numba.from_dtype(dtype), tiles or module.DEFAULT)
     return getattr(module, qualname)
 
 
@@ -126,12 +132,16 @@ def compile_all(launches: dict, cc: tuple[int, int]) -> list[tuple[str, str, str
             continue
         seen.add((module_name, qualname, sig))
         label = ", ".join(map(str, sig))
-        try:
-            ptx, _ = cuda.compile(_dispatcher(module_name, qualname, specs).py_func, sig, cc=cc, output="ptx",
-                                  device=False, abi="numba")
-            rows.append((f"{module_name}.{qualname}", label, "ok", _ptxas_report(ptx, cc)))
-        except Exception as e:  # noqa: BLE001  (report every kernel's failure, then fail the run)
-            rows.append((f"{module_name}.{qualname}", label, "FAIL", f"{type(e).__name__}: {e}".splitlines()[0]))
+        # tiled kernels: every tile shape the GPU check may time, the default first
+        module = sys.modules[module_name]
+        for tiles in (module.CANDIDATES if _is_factory_kernel(qualname) else (None,)):
+            name = f"{module_name}.{qualname}" + ("" if tiles is None else f" [{tiles}]")
+            try:
+                ptx, _ = cuda.compile(_dispatcher(module_name, qualname, specs, tiles).py_func, sig, cc=cc,
+                                      output="ptx", device=False, abi="numba")
+                rows.append((name, label, "ok", _ptxas_report(ptx, cc)))
+            except Exception as e:  # noqa: BLE001  (report every kernel's failure, then fail the run)
+                rows.append((name, label, "FAIL", f"{type(e).__name__}: {e}".splitlines()[0]))
     return rows
 
 

@@ -1,6 +1,6 @@
 """GPU check of the CUDA kernels: parity with torch, then timings against torch/cuDNN.
 
-    python -m gen_media.bench.gpu [--quick] [--out FILE]
+    python -m gen_media.bench.gpu [--quick] [--tiles] [--out FILE]
 
 On a real GPU: compares our CUDA forward and backward with torch on the GPU (float32 on the
 benchmark shapes, float64 on small ones) and times both passes against torch/cuDNN
@@ -11,7 +11,8 @@ our kernels when a new argument type appears) is reported separately. "ours" is 
 it runs the tiled kernels, and "direct" the same call on the one-thread-per-result kernels.
 "kernels" (GPU only) launches the tiled kernels alone on outputs allocated once, 20 launches
 between two events: the kernels' own time, which one call between events hides when the host's
-work per call takes longer than the GPU's.
+work per call takes longer than the GPU's. ``--tiles`` adds the same kernel-only timing for every candidate
+tile shape of the tiled kernels (``kernels.cuda_tiled.CANDIDATES``), each checked against the default's results.
 
 With ``--quick``, or with no GPU (then Numba's CUDA simulator runs the kernels on the CPU), it
 uses tiny shapes and a few repetitions and compares with torch on the CPU; simulator timings
@@ -319,10 +320,11 @@ def torch_layer_table(dev: Device, cases: list[Case], reps: int) -> tuple[str, i
     return text, failures
 
 
-def _tiled_launches(geom, x, w, bias, grad_output):
+def _tiled_launches(geom, x, w, bias, grad_output, tiles=None):
     """(forward, backward, (out, grad_input, grad_weight)): calls that launch the tiled kernels alone
     on 5-D outputs allocated once, with no argument checks or output allocation (the tap-major
-    weight copy is still made per call). The backward is grad_input and grad_weight."""
+    weight copy is still made per call). The backward is grad_input and grad_weight. ``tiles``: the block
+    shape (the kernels' default unless given)."""
     from kernels import cuda_tiled
     from kernels._args import to5
 
@@ -332,13 +334,71 @@ def _tiled_launches(geom, x, w, bias, grad_output):
                    for shape in (geom.output_shape5, geom.input_shape5, geom.weight_shape5))
 
     def forward():
-        cuda_tiled.forward(x5, w5, bias, out, geom)
+        cuda_tiled.forward(x5, w5, bias, out, geom, tiles)
 
     def backward():
-        cuda_tiled.grad_input(go5, w5, gx, geom)
-        cuda_tiled.grad_weight(go5, x5, gw, geom)
+        cuda_tiled.grad_input(go5, w5, gx, geom, tiles)
+        cuda_tiled.grad_weight(go5, x5, gw, geom, tiles)
 
     return forward, backward, (out, gx, gw)
+
+
+def check_tiles(dev: Device, case: Case, reps: int) -> tuple[list[tuple], float | None, float | None]:
+    """The tiled kernels alone with each candidate tile shape (``kernels.cuda_tiled.CANDIDATES``, the default
+    first) on one float32 case: ``([(tiles, error against the default's results, forward ms, backward ms)],
+    torch forward ms, torch backward ms)``, timed as the "kernels" column (GPU only; None in the simulator)."""
+    from kernels import cuda_tiled
+
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(case.batch, case.c_in, *case.size, generator=gen).to(dev.torch_device)
+    w = torch.randn(case.c_in, case.c_out // case.groups, *case.kernel_size, generator=gen).to(dev.torch_device)
+    b = torch.randn(case.c_out, generator=gen).to(dev.torch_device) if case.bias else None
+    geom = kernels.geometry(case.nd, tuple(x.shape), tuple(w.shape), **case.kwargs)
+    go = torch.randn(geom.output_shape, generator=gen).to(dev.torch_device)
+    args = [dev.ours(t) for t in (x, w, b, go)]
+    rows, want = [], None
+    for tiles in cuda_tiled.CANDIDATES:
+        forward, backward, results = _tiled_launches(geom, *args, tiles=tiles)
+        forward()  # compiles this tile shape's kernels on the first call
+        backward()
+        dev.sync()
+        got = [dev.torch(r) for r in results]
+        want = want or got
+        error = max(_rel_error(g, r) for g, r in zip(got, want, strict=True))
+        times = [dev.time_ms(f, reps, calls=KERNEL_CALLS) if dev.gpu else None for f in (forward, backward)]
+        rows.append((tiles, error, *times))
+    if not dev.gpu:
+        return rows, None, None
+    stride, padding, dilation, out_pad = (list(a[-case.nd:]) for a in
+                                          (geom.stride, geom.padding, geom.dilation, geom.output_padding))
+    torch_fwd = _conv_fns(case.nd)[2]
+    torch_times = [dev.time_ms(f, reps, calls=KERNEL_CALLS) for f in (
+        lambda: torch_fwd(x, w, b, **case.kwargs),
+        lambda: torch.ops.aten.convolution_backward(go, x, w, None, stride, padding, dilation, True, out_pad,
+                                                    case.groups, [True, True, False]))]
+    return rows, *torch_times
+
+
+def tiles_table(dev: Device, cases: list[Case], reps: int) -> tuple[str, int]:
+    """The markdown table of :func:`check_tiles` over ``cases`` (the fastest shape per case and pass in bold),
+    and how many tile shapes disagreed with the default."""
+    theirs = "cuDNN" if dev.gpu else "torch"
+    text = ("\n## Tile shapes (`kernels.cuda_tiled.CANDIDATES`, float32): the tiled kernels alone\n\n"
+            f"| shape | tiles | parity vs default | forward ms | backward ms | forward / {theirs} "
+            f"| backward / {theirs} |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n")
+    failures = 0
+    for case in cases:
+        rows, torch_fwd, torch_bwd = check_tiles(dev, case, reps)
+        best = [min((r[k] for r in rows if r[k] is not None), default=None) for k in (2, 3)]
+        for tiles, error, fwd_ms, bwd_ms in rows:
+            failures += error > TOL[torch.float32]
+            times, ratios = [], []
+            for ms, ref, fastest in ((fwd_ms, torch_fwd, best[0]), (bwd_ms, torch_bwd, best[1])):
+                times.append(f"**{_fmt(ms)}**" if ms is not None and ms == fastest else _fmt(ms))
+                ratios.append(_fmt(ms / ref if ms and ref else None, ".2f"))
+            text += (f"| {case.describe()} | {tiles} | {_parity(error, torch.float32)} | {times[0]} | {times[1]} "
+                     f"| {ratios[0]} | {ratios[1]} |\n")
+    return text, failures
 
 
 def _parity(error: float, dtype: torch.dtype) -> str:
@@ -372,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny shapes, few repetitions (seconds)")
     parser.add_argument("--out", help="also write the table (markdown) to this file")
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions per measurement")
+    parser.add_argument("--tiles", action="store_true",
+                        help="also time the tiled kernels with each candidate tile shape (kernels.cuda_tiled)")
     args = parser.parse_args(argv)
 
     simulated = bool(config.ENABLE_CUDASIM)
@@ -410,6 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     if gpu:  # torch CUDA tensors through gen_media.nn: the simulator cannot read them
         layers, layer_failures = torch_layer_table(dev, SMALL_CASES if quick else BENCH_CASES, reps)
         text += layers
+    if args.tiles:
+        # 15 groups of KERNEL_CALLS launches per time, as for the earlier kernel-only figures: 7 cases x 5 shapes
+        tiles, tile_failures = tiles_table(dev, SMALL_CASES if quick else BENCH_CASES, min(reps, 15))
+        text += tiles
+        layer_failures += tile_failures
     print()
     publish(text, args.out or None)
     failed = [r for r in rows if not r.ok]
