@@ -31,6 +31,9 @@ from numba import cuda
 
 from . import cuda_tiled
 from ._args import Geometry
+from ._device import allocator, empty
+
+__all__ = ["ALGORITHMS", "allocator", "as_device", "backward", "forward", "to_host", "use_algorithm"]
 
 _THREADS_PER_BLOCK = 128  # a multiple of the 32-thread warp; 1-D blocks over flat indices
 
@@ -295,7 +298,7 @@ def forward(x5, w5, bias, geom: Geometry, algorithm: str | None = None):
     exceed CUDA's grid limits run direct (:func:`kernels.cuda_tiled.supports`).
     """
     algorithm = _algorithm_for(geom, algorithm)
-    out = cuda.device_array(geom.output_shape5, dtype=geom.dtype)
+    out = empty(geom.output_shape5, geom.dtype)
     if bias is None:  # numba-cuda cannot pass None to a kernel (the simulator can): empty means none
         bias = cuda.device_array(0, dtype=geom.dtype)
     if algorithm == "tiled":
@@ -314,19 +317,19 @@ def backward(go5, x5, w5, geom: Geometry, mask, algorithm: str | None = None):
     args = (geom.stride, geom.padding, geom.dilation, zero)
     gx = gw = gb = None
     if need_input:
-        gx = cuda.device_array(geom.input_shape5, dtype=geom.dtype)
+        gx = empty(geom.input_shape5, geom.dtype)
         if algorithm == "tiled":
             cuda_tiled.grad_input(go5, w5, gx, geom)
         else:
             _launch(_grad_input_kernel, gx.size, go5, w5, gx, *args)
     if need_weight:
         # Written even for an empty batch: each result is then its zero sum.
-        gw = cuda.device_array(geom.weight_shape5, dtype=geom.dtype)
+        gw = empty(geom.weight_shape5, geom.dtype)
         if algorithm == "tiled":
             cuda_tiled.grad_weight(go5, x5, gw, geom)
         else:
             _launch(_grad_weight_kernel, gw.size, go5, x5, gw, *args)
     if need_bias:
-        gb = cuda.device_array((geom.c_out,), dtype=geom.dtype)
+        gb = empty((geom.c_out,), geom.dtype)
         _launch(_grad_bias_kernel, gb.size, go5, gb, zero)
     return gx, gw, gb

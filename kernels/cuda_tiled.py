@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from numba import config, cuda, float32, float64, int32
 
 from ._args import Geometry
+from ._device import empty
 
 
 @dataclass(frozen=True)
@@ -442,7 +443,7 @@ def _weight_tap_major(w5, geom: Geometry, for_forward: bool):
     taps = math.prod(geom.kernel)
     c_out_g = geom.c_out // geom.groups
     shape = (taps, geom.c_in, c_out_g) if for_forward else (taps, geom.c_out, geom.c_in // geom.groups)
-    wt = cuda.device_array(shape, dtype=geom.dtype)
+    wt = empty(shape, geom.dtype)  # scratch, from the caller's allocator too (kernels._device)
     if wt.size:
         _tap_major[_ceil_div(wt.size, 128), 128](w5.reshape(geom.c_in, c_out_g, taps), wt, for_forward)
     return wt

@@ -200,6 +200,36 @@ def test_device_arrays_in_device_arrays_out(with_bias):
         np.testing.assert_array_equal(d.copy_to_host(), h)
 
 
+@pytest.mark.parametrize("algorithm", ["tiled", "direct"])
+def test_results_and_scratch_come_from_the_allocator_in_use(algorithm):
+    """Inside kernels.cuda.allocator every result (and the tiled kernels' tap-major weight copy) comes from the
+    given allocator, as gen_media.nn uses it for torch's caching allocator; outside it, from Numba's."""
+    from kernels import cuda as kcuda
+
+    x, w, b = make_case(1, 2, 4, 6, 2, 5, 3, True, np.float64)
+    geom = kernels.geometry(1, x.shape, w.shape, stride=2, groups=2, dtype=np.float64)
+    go = np.random.default_rng(7).standard_normal(geom.output_shape)
+    made = []
+
+    def empty(shape, dtype):
+        made.append((shape, np.dtype(dtype)))
+        return cuda.device_array(shape, dtype)
+
+    dev = [cuda.to_device(a) for a in (x, w, b, go)]
+    with kcuda.use_algorithm(algorithm), kcuda.allocator(empty):
+        out = kernels.conv_transpose1d(*dev[:3], stride=2, groups=2, target="cuda")
+        grads = kernels.conv_transpose1d_backward(dev[3], *dev[:2], stride=2, groups=2, target="cuda")
+    results = {shape for shape, dtype in made if dtype == np.float64}
+    assert {geom.output_shape5, geom.input_shape5, geom.weight_shape5, (6,)} <= results
+    assert ((3, 4, 3) in results) == (algorithm == "tiled")  # taps x C_in x C_out/g: the forward's weight copy
+    np.testing.assert_allclose(out.copy_to_host(), REFERENCE[1][0](x, w, b, stride=2, groups=2), **TOL[np.float64])
+    for got, want in zip(grads, REFERENCE[1][1](go, x, w, stride=2, groups=2), strict=True):
+        np.testing.assert_allclose(got.copy_to_host(), want, **TOL[np.float64])
+    count = len(made)
+    kernels.conv_transpose1d(*dev[:3], stride=2, groups=2, target="cuda")
+    assert len(made) == count  # the block is over: Numba's allocator again
+
+
 @pytest.mark.skipif(not numba.config.ENABLE_CUDASIM, reason="inspects the simulator's launches")
 @pytest.mark.parametrize("algorithm", kernels.cuda.ALGORITHMS)
 def test_no_launch_gets_none(monkeypatch, algorithm):

@@ -8,6 +8,7 @@ through the host.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -58,15 +59,28 @@ def _call(op, arrays, like: torch.Tensor, *args, **kwargs):
     """
     if not like.is_cuda:
         return op(*(_to_kernel(t) for t in arrays), *args, target="cpu", **kwargs)
+    from kernels.cuda import allocator
+
     stream, default = torch.cuda.current_stream(like.device), torch.cuda.default_stream(like.device)
     side = stream != default
     kernel_arrays = [_to_kernel(t) for t in arrays]  # contiguous() copies are queued on `stream`
     if side:
         default.wait_stream(stream)
-    out = op(*kernel_arrays, *args, target="cuda", **kwargs)
+    with allocator(_torch_empty(like.device)):  # results from torch's caching allocator, not cuMemAlloc
+        out = op(*kernel_arrays, *args, target="cuda", **kwargs)
     if side:
         stream.wait_stream(default)
     return out
+
+
+_TORCH_DTYPE = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def _torch_empty(device: torch.device):
+    """``empty(shape, dtype)`` for kernels.cuda.allocator: torch tensors on ``device``. A block is tied to the
+    stream current at allocation; our launches on the legacy default stream are ordered with it by :func:`_call`
+    before the tensor can be freed and reused."""
+    return lambda shape, dtype: torch.empty(shape, dtype=_TORCH_DTYPE[np.dtype(dtype)], device=device)
 
 
 def _forward(nd, input, weight, bias, conv_args) -> torch.Tensor:
