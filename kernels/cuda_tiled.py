@@ -71,7 +71,8 @@ class Tiles:
         if (min(self.threads_x, self.threads_y, self.per_x, self.per_y, self.tile_k) < 1 or t > 1024
                 or self.per_x > 16 or t % self.cols or t % self.rows or t % self.tile_k
                 or (self.tile_k * self.cols) % t or (self.tile_k * self.rows) % t):
-            raise ValueError(f"tiles: {self} does not divide its {t} threads' staging evenly (see Tiles)")
+            raise ValueError(f"tiles: {self} cannot run: it needs 1-1024 threads and per_x <= 16, and its {t} "
+                             "threads must divide the tile's columns, rows and slices evenly (see Tiles)")
 
     def sizes(self) -> tuple[int, ...]:
         """``(threads_x, threads_y, per_x, per_y, tile_k, cols, rows, threads)``: the kernels' compile-time sizes
