@@ -31,7 +31,7 @@ from numba import cuda
 
 from . import cuda_tiled
 from ._args import Geometry
-from ._device import allocator, empty
+from ._device import allocator, as_device, empty
 
 __all__ = ["ALGORITHMS", "allocator", "as_device", "backward", "forward", "to_host", "use_algorithm"]
 
@@ -234,24 +234,6 @@ def _launch(kernel, n_threads: int, *args) -> None:
         return
     blocks = (n_threads + _THREADS_PER_BLOCK - 1) // _THREADS_PER_BLOCK  # ceil division
     kernel[blocks, _THREADS_PER_BLOCK](*args)
-
-
-def as_device(a):
-    """A Numba device array for ``a``: device arrays pass through (without a copy), host arrays
-    are copied over. Device arrays must be C-contiguous (the caller reshapes them to 5-D)."""
-    if getattr(a, "__cuda_ndarray__", False):  # Numba's own device array (real or simulated)
-        d = a
-    elif hasattr(a, "__cuda_array_interface__"):  # e.g. a torch CUDA tensor: a zero-copy view
-        if not hasattr(cuda, "as_cuda_array"):
-            raise TypeError(f"got a foreign CUDA array ({type(a).__name__}), which the CUDA "
-                            "simulator cannot read; pass a NumPy array or a numba.cuda device array")
-        d = cuda.as_cuda_array(a)
-    else:
-        return cuda.to_device(np.ascontiguousarray(a))
-    if not d.is_c_contiguous():
-        raise ValueError(f"expected a C-contiguous CUDA device array, got shape {tuple(d.shape)} with "
-                         f"strides {tuple(d.strides)}; make a contiguous copy first (torch: .contiguous())")
-    return d
 
 
 def to_host(a) -> np.ndarray:
