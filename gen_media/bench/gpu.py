@@ -193,6 +193,16 @@ def _conv_fns(nd: int):
     return kernels.conv_transpose3d, kernels.conv_transpose3d_backward, F.conv_transpose3d
 
 
+def _torch_backward(case: Case, geom, go, x, w, bias: bool):
+    """A call of torch's backward op for the case, as autograd makes it but without its bookkeeping (grad_input
+    and grad_weight, and grad_bias when ``bias``), its arguments prepared here, outside the timed call."""
+    stride, padding, dilation, out_pad = (list(a[-case.nd:]) for a in
+                                          (geom.stride, geom.padding, geom.dilation, geom.output_padding))
+    bias_sizes, mask = [case.c_out] if bias else None, [True, True, bias]
+    return lambda: torch.ops.aten.convolution_backward(go, x, w, bias_sizes, stride, padding, dilation, True,
+                                                       out_pad, case.groups, mask)
+
+
 def check_case(dev: Device, case: Case, dtype: torch.dtype, reps: int, warm: int,
                timed: bool) -> list[Row]:
     """Parity of forward and backward against torch, and (if ``timed``) their timings."""
@@ -240,16 +250,10 @@ def check_case(dev: Device, case: Case, dtype: torch.dtype, reps: int, warm: int
     if not timed:
         return [fwd, bwd]
 
-    bias_sizes = [case.c_out] if case.bias else None
-    stride, padding, dilation, out_pad = (list(geom_axis[-case.nd:]) for geom_axis in
-                                          (geom.stride, geom.padding, geom.dilation, geom.output_padding))
-
     def torch_forward():
         return torch_fwd(x, w, b, **kw)
 
-    def torch_backward():  # the op autograd calls, without the autograd bookkeeping
-        return torch.ops.aten.convolution_backward(go, x, w, bias_sizes, stride, padding, dilation,
-                                                   True, out_pad, case.groups, [True, True, case.bias])
+    torch_backward = _torch_backward(case, geom, go, x, w, case.bias)
 
     def ours_backward():  # the same results as torch_backward: no grad_bias without a bias
         return run_backward((True, True, case.bias))
@@ -369,13 +373,9 @@ def check_tiles(dev: Device, case: Case, reps: int) -> tuple[list[tuple], float 
         rows.append((tiles, error, *times))
     if not dev.gpu:
         return rows, None, None
-    stride, padding, dilation, out_pad = (list(a[-case.nd:]) for a in
-                                          (geom.stride, geom.padding, geom.dilation, geom.output_padding))
     torch_fwd = _conv_fns(case.nd)[2]
     torch_times = [dev.time_ms(f, reps, calls=KERNEL_CALLS) for f in (
-        lambda: torch_fwd(x, w, b, **case.kwargs),
-        lambda: torch.ops.aten.convolution_backward(go, x, w, None, stride, padding, dilation, True, out_pad,
-                                                    case.groups, [True, True, False]))]
+        lambda: torch_fwd(x, w, b, **case.kwargs), _torch_backward(case, geom, go, x, w, False))]
     return rows, *torch_times
 
 
