@@ -4,6 +4,7 @@ NumPy arrays in, NumPy arrays out (or CUDA device arrays in and out on ``target=
 This package imports no torch.
 """
 
+from . import _compile_log
 from ._args import Geometry, output_size
 from .api import (
     conv_transpose1d,
@@ -20,6 +21,8 @@ from .reference import (
     conv_transpose3d_backward_reference,
     conv_transpose3d_reference,
 )
+
+_compile_log.install()
 
 __all__ = [
     "Geometry",
