@@ -34,7 +34,7 @@ class _CompileLog(event.Listener):
         self._local.depth = depth + 1
         if depth == 0 and ev.data["dispatcher"].py_func.__module__.startswith("kernels."):
             self._local.started = time.perf_counter()
-            log.info("compiling %s with Numba: once per machine, later processes load it from the cache",
+            log.info("compiling %s with Numba (once: later processes load it from the cache)",
                      _describe(ev.data))
 
     def on_end(self, ev: event.Event) -> None:

@@ -33,8 +33,8 @@ def _child(cache_dir: Path) -> list[str]:
 def test_compilation_logged_once_and_not_when_cached(tmp_path):
     cold = _child(tmp_path)
     assert len(cold) == 3, cold
-    assert cold[0] == ("kernels: compiling _runs.copy_runs (float64) with Numba: once per machine, later processes "
-                       "load it from the cache")
+    assert cold[0] == ("kernels: compiling _runs.copy_runs (float64) with Numba "
+                       "(once: later processes load it from the cache)")
     assert cold[1].startswith("kernels: compiled _runs.copy_runs (float64) in ") and cold[1].endswith(" s")
     assert cold[2].startswith("kernels: compiling _runs.copy_run (float64)")  # the failed one: no "compiled"
     warm = _child(tmp_path)
