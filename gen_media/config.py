@@ -553,7 +553,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="TOML config (see recipes/*.toml); without it the built-in defaults apply",
+        help="TOML config (default: the recipe's own in recipes/; with --resume, the run's config.toml)",
     )
     parser.add_argument(
         "--out",
@@ -580,12 +580,12 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
+def config_from_args(cls: type[T], args: argparse.Namespace, default: Path | None = None) -> T:
     """The config for parsed :func:`add_common_args` options.
 
-    ``--config`` (or the class defaults), then ``--set`` overrides. With ``--resume`` and no ``--config``, the
-    run's own ``OUT/config.toml`` is the base, so ``--resume --out runs/x --set train.steps=2000`` extends
-    a run.
+    The base is ``--config``; without it, with ``--resume``, the run's own ``OUT/config.toml`` (so
+    ``--resume --out runs/x --set train.steps=2000`` extends a run); else ``default`` (a recipe's TOML) where
+    that file exists; else the class defaults. Then the ``--set`` overrides.
     """
     path = getattr(args, "config", None)
     out = getattr(args, "out", None)
@@ -593,4 +593,6 @@ def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
         saved = Path(out) / "config.toml"
         if saved.is_file():
             path = saved
+    if path is None and default is not None and default.is_file():
+        path = default
     return load_config(cls, path, getattr(args, "overrides", None) or ())

@@ -71,9 +71,13 @@ def _prepare(recorded: list[_Recorded], stop_at: int = -1):
             task.indices.append(idx)
             return train.batch(idx)
 
-        return task, N_TRAIN, fetch, Path("unused"), "tiny mels"
+        return task, N_TRAIN, fetch, "tiny mels"
 
     return prepare
+
+
+def _no_default_out(cfg):
+    raise AssertionError("these runs all name their --out")
 
 
 def _args(out: Path, sets=(), resume: bool = False) -> argparse.Namespace:
@@ -87,7 +91,8 @@ def worker(argv: list[str]) -> int:
     out, check, stop_at, *sets = argv
     rank = int(os.environ["RANK"])
     recorded: list[_Recorded] = []
-    code = run_training(_args(Path(out), sets), SpeechConfig, _prepare(recorded, int(stop_at) if rank == 1 else -1))
+    code = run_training(_args(Path(out), sets), SpeechConfig, _prepare(recorded, int(stop_at) if rank == 1 else -1),
+                        _no_default_out)
     task = recorded[0]
     torch.save({"code": code, "params": torch.stack(task.params), "indices": torch.stack(task.indices),
                 "ddp": type(task.nets["decoder"]).__name__}, Path(check) / f"rank{rank}.pt")
@@ -140,7 +145,7 @@ def test_two_processes_train_in_lockstep_stop_together_and_resume_alone(tmp_path
     # the checkpoint of 2 processes resumes in 1 (same global batch, same data order)
     recorded: list[_Recorded] = []
     assert run_training(_args(out, [f"model.objective={objective}"], resume=True), SpeechConfig,
-                        _prepare(recorded)) == 0
+                        _prepare(recorded), _no_default_out) == 0
     assert [r["step"] for r in _metrics(out)] == [1, 2, 3, 4, 5, 6]
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 6
     assert [sorted(i.tolist()) for i in recorded[0].indices] == [sorted(next(single).tolist()) for _ in range(2)]
@@ -161,7 +166,8 @@ def test_a_single_process_is_not_distributed(tmp_path, monkeypatch):
     assert torch.equal(torch.get_rng_state(), state)
 
     recorded: list[_Recorded] = []
-    assert run_training(_args(tmp_path / "r", ["train.steps=2"]), SpeechConfig, _prepare(recorded)) == 0
+    assert run_training(_args(tmp_path / "r", ["train.steps=2"]), SpeechConfig, _prepare(recorded),
+                        _no_default_out) == 0
     task = recorded[0]
     assert all(task.nets[k] is task.models[k] for k in task.models)  # no wrapper around the models
     assert [len(i) for i in task.indices] == [BATCH, BATCH]

@@ -29,31 +29,34 @@ def add_train_parser(sub, default_config: Path, func: Callable, name: str = "tra
     p.set_defaults(func=func, default_config=default_config)
 
 
-def run_training(args: argparse.Namespace, cfg_cls, prepare: Callable) -> int:
-    """Resolve the config, build the task with ``prepare(cfg) -> (task, n_train, fetch, default_out, summary)``
-    (``fetch(idx)`` returns a batch), train, and report.
+def run_training(args: argparse.Namespace, cfg_cls, prepare: Callable, default_out: Callable) -> int:
+    """Resolve the config, build the task with ``prepare(cfg) -> (task, n_train, fetch, summary)`` (``fetch(idx)``
+    returns a batch), train in ``--out`` or ``default_out(cfg)``, and report.
+
+    ``--resume`` without ``--out`` continues the run a plain ``train`` with the same options wrote: the one in
+    ``default_out`` of the config such a run starts from, with that run's own saved config.
 
     Under ``torchrun --nproc_per_node=N`` this runs in each of the N processes as distributed data parallel
     training (:mod:`gen_media.distributed`): ``train.batch_size`` is the global batch, split evenly over the
     processes, so one config means one effective batch whatever N is; rank 0 writes the run directory.
     Exit status: 0 done, 1 non-finite loss, 128 + signal number after Ctrl-C (130) or SIGTERM (143).
     """
-    if args.config is None and not args.resume and args.default_config.is_file():
-        args.config = args.default_config
-    cfg = config_from_args(cfg_cls, args)
+    if args.resume and args.out is None:
+        args.out = default_out(config_from_args(cfg_cls, args, args.default_config))
+    cfg = config_from_args(cfg_cls, args, args.default_config)
     set_threads(cfg.train.threads)
     world = distributed.init()
     try:
-        return _train(args, cfg, prepare, world)
+        return _train(args, cfg, prepare, args.out or default_out(cfg), world)
     finally:
         distributed.cleanup()
 
 
-def _train(args: argparse.Namespace, cfg, prepare: Callable, world: distributed.World) -> int:
+def _train(args: argparse.Namespace, cfg, prepare: Callable, out: Path, world: distributed.World) -> int:
     seed_everything(cfg.seed)
     with distributed.main_first():  # rank 0 builds any dataset cache; the other ranks then read it
-        task, n_train, fetch, default_out, summary = prepare(cfg)
-    run = RunDir.create(args.out or default_out, cfg, resume=args.resume, write=world.rank == 0)
+        task, n_train, fetch, summary = prepare(cfg)
+    run = RunDir.create(out, cfg, resume=args.resume, write=world.rank == 0)
     batch = min(cfg.train.batch_size, n_train)
     batches = EpochSampler(n_train, batch, seed=cfg.seed, fetch=fetch, rank=world.rank, world_size=world.size)
     if world.distributed:

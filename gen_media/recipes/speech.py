@@ -52,12 +52,12 @@ def _prepare(cfg: SpeechConfig):
     summary = (f"{cfg.data.name}: {len(train.mels)} training clips, {len(valid.mels)} held out; mels "
                f"{tuple(train.mels.shape[1:])}; objective {cfg.model.objective}, backend {cfg.model.backend}")
     seed_everything(cfg.seed)  # the models' initialisation does not depend on how the data was made
-    default_out = Path("runs") / f"speech-{cfg.data.name}-{cfg.model.objective}"
-    return SpeechTask(cfg, train, valid), len(train.mels), train.batch, default_out, summary
+    return SpeechTask(cfg, train, valid), len(train.mels), train.batch, summary
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    return run_training(args, SpeechConfig, _prepare)
+    return run_training(args, SpeechConfig, _prepare,
+                        lambda cfg: Path("runs") / f"speech-{cfg.data.name}-{cfg.model.objective}")
 
 
 def _prepare_vocoder(cfg):
@@ -75,14 +75,13 @@ def _prepare_vocoder(cfg):
                f"generator {design}, {n_params / 1e6:.2f}M trained parameters, "
                f"crops of {cfg.train.segment_frames} frames, backend {cfg.model.backend}, "
                f"adversarial {cfg.loss.adversarial}")
-    default_out = Path("runs") / f"vocoder-{cfg.data.name}"
-    return task, len(train), task.batch, default_out, summary
+    return task, len(train), task.batch, summary
 
 
 def cmd_train_vocoder(args: argparse.Namespace) -> int:
     from gen_media.vocoder import VocoderConfig
 
-    return run_training(args, VocoderConfig, _prepare_vocoder)
+    return run_training(args, VocoderConfig, _prepare_vocoder, lambda cfg: Path("runs") / f"vocoder-{cfg.data.name}")
 
 
 def _load_vocoder(checkpoint: Path | None, flag: str, backend: str | None = None):

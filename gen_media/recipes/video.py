@@ -41,12 +41,12 @@ def _prepare(cfg: VideoConfig):
     summary = (f"{cfg.data.name}: {len(train.clips)} training clips, {len(valid.clips)} held out; clips "
                f"{tuple(train.clips.shape[1:])}; objective {cfg.model.objective}, backend {cfg.model.backend}")
     seed_everything(cfg.seed)
-    default_out = Path("runs") / f"video-{cfg.data.name}-{cfg.model.objective}"
-    return VideoTask(cfg, train, valid), len(train.clips), train.batch, default_out, summary
+    return VideoTask(cfg, train, valid), len(train.clips), train.batch, summary
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    return run_training(args, VideoConfig, _prepare)
+    return run_training(args, VideoConfig, _prepare,
+                        lambda cfg: Path("runs") / f"video-{cfg.data.name}-{cfg.model.objective}")
 
 
 def _formats(text: str) -> tuple[str, ...]:

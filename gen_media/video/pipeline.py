@@ -60,7 +60,7 @@ class VideoModelConfig:
 
 @dataclass
 class VideoTrainConfig(LoopConfig):
-    steps: int = 4000
+    steps: int = 5000
     batch_size: int = 16
     lr: float = 2e-3
     lr_d: float = 2e-4

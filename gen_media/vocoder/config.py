@@ -77,19 +77,19 @@ class LossConfig:
 
 @dataclass
 class VocoderTrainConfig(LoopConfig):
-    steps: int = 1500
-    batch_size: int = 8
-    segment_frames: int = 24  # mel frames per training crop; audio crop = segment_frames * hop_length samples
-    lr: float = 2e-3  # AdamW, warm-up then cosine decay to 5%
+    steps: int = 8500
+    batch_size: int = 16
+    segment_frames: int = 32  # mel frames per training crop; audio crop = segment_frames * hop_length samples
+    lr: float = 1e-3  # AdamW, warm-up then cosine decay to 5%
     lr_d: float = 2e-4  # discriminators (loss.adversarial only)
     betas: tuple[float, float] = (0.8, 0.99)
     warmup_steps: int = 50
     grad_clip: float = 10.0  # max global gradient norm (0: off)
     val_clips: int = 16  # fixed held-out clips for validate / sample
     log_every: int = 25
-    sample_every: int = 500
-    checkpoint_every: int = 250
-    val_every: int = 250
+    sample_every: int = 2500
+    checkpoint_every: int = 1000
+    val_every: int = 1000
     threads: int = 2  # torch and numba threads
 
     def __post_init__(self) -> None:
