@@ -62,9 +62,10 @@ class GenerativeTask(CheckpointedModels):
     logits of [0, 1] data).
 
     A NaN or infinite loss or gradient never reaches the weights: each optimizer step is taken only when the
-    loss and every gradient are finite (on every rank), otherwise the step's update is dropped, the models'
-    buffers (BatchNorm statistics, spectral-norm vectors) are put back, and ``"skipped": 1`` is reported for
-    the trainer to stop or count (``train.nonfinite``).
+    loss and every gradient are finite (on every rank), otherwise the step's update is dropped, the buffers
+    (BatchNorm statistics, spectral-norm vectors) of the models it would have updated are put back, and
+    ``"skipped": 1`` is reported for the trainer to stop or count (``train.nonfinite``). A GAN step updates
+    the discriminator first: when only the generator's update is dropped, the discriminator's stays.
     """
 
     skips_nonfinite = True  # see the class docstring: the trainer may rely on it for nonfinite="skip"
@@ -81,6 +82,7 @@ class GenerativeTask(CheckpointedModels):
         self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, warmup_cosine(t.steps, t.warmup_steps))
                        for k, o in self.opts.items()}
         self.nets = dict(models)  # what training steps call: the models, or their DDP wrappers
+        self._stepped: set[str] = set()  # the optimizers whose update the current step took (see _update)
 
     def distribute(self, wrap: Callable[[torch.nn.Module], torch.nn.Module] = distributed.wrap) -> None:
         """Train through ``wrap(model)`` for every model (default: DistributedDataParallel under torchrun)."""
@@ -96,16 +98,23 @@ class GenerativeTask(CheckpointedModels):
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor | float]:
         for m in self.models.values():
             m.train()
-        buffers = [b.detach().clone() for m in self.models.values() for b in m.buffers()]
+        buffers = {k: [b.detach().clone() for b in m.buffers()] for k, m in self.models.items()}
+        self._stepped.clear()
         x, labels = batch
         out = self._vae_step(x, labels) if self.cfg.model.objective == "vae" else self._gan_step(x, labels)
         if out["skipped"]:  # the forward passes moved running statistics on bad values: undo that too
             with torch.no_grad():
-                for b, saved in zip((b for m in self.models.values() for b in m.buffers()), buffers, strict=True):
-                    b.copy_(saved)
+                for k, m in self.models.items():
+                    if self._optimizer_of(k) not in self._stepped:
+                        for b, saved in zip(m.buffers(), buffers[k], strict=True):
+                            b.copy_(saved)
         for s in self.scheds.values():
             s.step()
         return out
+
+    @staticmethod
+    def _optimizer_of(model: str) -> str:
+        return "disc" if model == "discriminator" else "gen"
 
     def _update(self, name: str, loss: torch.Tensor) -> bool:
         """Backpropagate ``loss`` and step optimizer ``name`` if the loss and all gradients are finite on every
@@ -117,6 +126,7 @@ class GenerativeTask(CheckpointedModels):
         finite = bool(torch.isfinite(loss)) and bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
         if distributed.all_true(finite):
             opt.step()
+            self._stepped.add(name)
             return True
         opt.zero_grad(set_to_none=True)
         return False

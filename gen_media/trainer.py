@@ -21,7 +21,9 @@ A recipe builds its models, optimizers and data, wraps them in a *task* object a
 Resume is exact: the checkpoint holds the step, the task's state, the batch source's position, every
 global RNG state and the loss accumulator, and ``validate``/``sample`` run on a copy of the RNG state (they
 never shift the training stream), so a run stopped at step k and resumed logs the same losses at every later
-step as a run that never stopped (on CPU; CUDA kernels may be nondeterministic on their own).
+step as a run that never stopped (in one CPU process; CUDA kernels may be nondeterministic on their own, and
+under torchrun the ranks above 0 draw their random streams anew on resume). A second Ctrl-C stops inside the step
+in flight: the checkpoint then holds the state from before that step except the models' partial update.
 """
 
 from __future__ import annotations
@@ -611,12 +613,17 @@ class Trainer:
 
     def _interrupted(self, in_step: bool, pre: Any, total: int) -> None:
         """Write last.pt after a stop signal (or Ctrl-C inside a step), print how to resume, and raise."""
+        inexact = ""
         if in_step and pre is not None:
-            # Interrupted inside train_step: save the state from before it (the model itself is only
-            # off if the interrupt hit the optimizer update).
+            # Interrupted inside train_step: the step, data position, RNG and loss sums from before it, so a
+            # resume runs that step again. The models keep what the step had already changed (batch-norm
+            # statistics from its forward, a GAN's discriminator update, part of an optimizer update): keeping
+            # a copy of them before every step would cost more than the exactness of a double Ctrl-C is worth.
             step, bstate, rng, loop_state = pre
             self.step = step
             self._save_last(self.checkpoint_dict(step=step, batches_state=bstate, rng=rng, loop_state=loop_state))
+            inexact = (f" (stopped inside step {step + 1}: the models keep that step's partial update, so the "
+                       "resumed run will not log exactly what an unbroken run logs)")
         else:
             self._save_last()
         signum = self._signal if self._signal is not None else signal.SIGINT
@@ -625,7 +632,7 @@ class Trainer:
         else:
             how = _signal_name(signum)
         msg = (
-            f"Interrupted ({how}) at step {self.step}/{total}; wrote {self.run.last_path}. Resume with:\n"
+            f"Interrupted ({how}) at step {self.step}/{total}; wrote {self.run.last_path}{inexact}. Resume with:\n"
             f"  {resume_command()}"
         )
         self._say(msg)

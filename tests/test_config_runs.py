@@ -478,7 +478,8 @@ def test_ctrl_c_saves_and_resumes_exactly(tmp_path):
     with pytest.raises(TrainingInterrupted, match="--resume") as e:
         train(tmp_path / "b", common, interrupt_at=7)
     assert e.value.step == 7 and load_checkpoint(tmp_path / "b")["step"] == 7
-    train(tmp_path / "b", common, resume=True)
+    assert "stopped inside step 8: the models keep that step's partial update" in str(e.value)
+    train(tmp_path / "b", common, resume=True)  # (exact here: this toy step had not touched its model yet)
     assert losses(tmp_path / "b") == rows_a
 
     # a real SIGINT: the step in flight finishes, then last.pt is written at the next step boundary
@@ -585,3 +586,21 @@ def test_nonfinite_skip_needs_a_task_that_can_skip(tmp_path):
         Trainer(RunDir.create(tmp_path / "r", cfg), ToyTask(cfg), EpochSampler(24, 8), cfg.train)
     with pytest.raises(ConfigError, match="nonfinite"):
         load_config(ToyCfg, None, ["train.nonfinite=ignore"])
+
+
+def test_gan_step_whose_generator_update_is_dropped_keeps_the_discriminator_update(tmp_path, monkeypatch):
+    import gen_media.tasks
+
+    _, task = generative(tmp_path, "gan", set())
+    monkeypatch.setattr(gen_media.tasks, "hinge_g_loss", lambda d_fake: d_fake.mean() * float("nan"))
+    state = lambda m: [t.clone() for t in (*m.parameters(), *m.buffers())]  # noqa: E731
+    before = {k: state(m) for k, m in task.models.items()}
+    g = torch.Generator().manual_seed(1)
+    out = task.train_step((torch.randn(4, 16, 16, generator=g), torch.arange(4) % 2), 0)
+    assert out["skipped"] == 1 and np.isfinite(float(out["d_loss"]))
+    changed = {k: [not torch.equal(a, b) for a, b in zip(before[k], state(m), strict=True)]
+               for k, m in task.models.items()}
+    assert not any(changed["decoder"])  # weights and BatchNorm statistics as before the step
+    n_params = len(list(task.models["discriminator"].parameters()))
+    assert any(changed["discriminator"][:n_params])  # its update was taken
+    assert any(changed["discriminator"][n_params:])  # and its buffers (spectral norm) stay with it
