@@ -19,12 +19,27 @@ from numba import njit, prange
 __all__ = ["BandedMatrix", "banded", "mel_nnls", "mel_nnls_reference", "phase_step", "phase_step_reference"]
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order: what the kernels compile for
+_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
+
+
 class BandedMatrix:
     """A non-negative matrix ``(rows, cols)`` stored as one contiguous run of columns per row:
-    ``values[ptr[r]:ptr[r + 1]]`` sit at columns ``start[r], start[r] + 1, ...``."""
+    ``values[ptr[r]:ptr[r + 1]]`` sit at columns ``start[r], start[r] + 1, ...``.
+
+    The runs are checked against ``shape`` here, once: :func:`mel_nnls`'s kernel indexes by them unchecked."""
 
     def __init__(self, start: np.ndarray, ptr: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> None:
-        self.start, self.ptr, self.values, self.shape = start, ptr, values, shape
+        rows, cols = shape
+        start, ptr = np.ascontiguousarray(start, np.int64), np.ascontiguousarray(ptr, np.int64)
+        values = np.ascontiguousarray(values)
+        lengths = np.diff(ptr)
+        if (start.shape != (rows,) or ptr.shape != (rows + 1,) or ptr[0] != 0 or ptr[-1] != values.size
+                or values.ndim != 1 or (lengths < 0).any() or (start < 0).any() or (start + lengths > cols).any()):
+            raise ValueError(f"BandedMatrix: runs (start {start.shape}, ptr {ptr.shape}, values {values.shape}) "
+                             f"that do not fit shape {tuple(shape)}: expected ptr rising from 0 to values.size and "
+                             "each row's run within [0, cols)")
+        self.start, self.ptr, self.values, self.shape = start, ptr, values, (int(rows), int(cols))
 
     def dense(self) -> np.ndarray:
         out = np.zeros(self.shape, self.values.dtype)
@@ -83,13 +98,15 @@ def _check_nnls(s0: np.ndarray, m: np.ndarray, a: BandedMatrix, n_iter: int) -> 
     if not isinstance(a, BandedMatrix):
         raise TypeError(f"a: expected a BandedMatrix (see banded()), got {type(a).__name__}")
     for name, arr in (("s0", s0), ("m", m)):
-        if not isinstance(arr, np.ndarray) or arr.dtype.type not in (np.float32, np.float64) or arr.ndim != 2:
-            raise TypeError(f"{name}: expected a 2-D float32/float64 np.ndarray, got "
+        if not isinstance(arr, np.ndarray) or arr.dtype not in _FLOATS or arr.ndim != 2:
+            raise TypeError(f"{name}: expected a 2-D native float32/float64 np.ndarray, got "
                             f"{getattr(arr, 'dtype', type(arr))} {getattr(arr, 'shape', '')}")
     if s0.shape[1] != a.shape[1] or m.shape != (s0.shape[0], a.shape[0]) or s0.dtype != m.dtype:
         raise ValueError(f"expected s0 (P, {a.shape[1]}) and m (P, {a.shape[0]}) of one dtype, got "
                          f"s0 {s0.shape} {s0.dtype} and m {m.shape} {m.dtype}")
-    if isinstance(n_iter, bool) or not isinstance(n_iter, int | np.integer) or n_iter < 0:
+    if isinstance(n_iter, bool) or not isinstance(n_iter, int | np.integer):
+        raise TypeError(f"n_iter: expected an int, got {type(n_iter).__name__}")
+    if n_iter < 0:
         raise ValueError(f"n_iter: expected an int >= 0, got {n_iter!r}")
 
 
@@ -147,9 +164,9 @@ def phase_step(rebuilt: np.ndarray, prev: np.ndarray, mag: np.ndarray, factor: f
     Returns:
         ``out``, the next iteration's spectrum.
     """
-    if not (isinstance(rebuilt, np.ndarray) and rebuilt.dtype.type in (np.complex64, np.complex128)):
+    if not (isinstance(rebuilt, np.ndarray) and rebuilt.dtype in _COMPLEX):
         got = getattr(rebuilt, "dtype", type(rebuilt))
-        raise TypeError(f"rebuilt: expected a complex64/complex128 np.ndarray, got {got}")
+        raise TypeError(f"rebuilt: expected a native complex64/complex128 np.ndarray, got {got}")
     real = np.float32 if rebuilt.dtype == np.complex64 else np.float64
     if rebuilt.ndim < 1 or prev.shape != rebuilt.shape or mag.shape != rebuilt.shape:
         raise ValueError(f"expected rebuilt, prev and mag of one (..., F) shape, got {rebuilt.shape}, "
@@ -157,7 +174,7 @@ def phase_step(rebuilt: np.ndarray, prev: np.ndarray, mag: np.ndarray, factor: f
     if prev.dtype != rebuilt.dtype or mag.dtype != real:
         raise TypeError(f"expected prev {rebuilt.dtype} and mag {np.dtype(real)}, got {prev.dtype} and {mag.dtype}")
     if out is None:
-        out = np.empty_like(rebuilt)
+        out = np.empty(rebuilt.shape, rebuilt.dtype)  # C order whatever rebuilt's, so reshape below is a view
     elif out.shape != rebuilt.shape or out.dtype != rebuilt.dtype or not out.flags.c_contiguous:
         raise ValueError(f"out: expected a C-contiguous {rebuilt.shape} {rebuilt.dtype} array")
     n_f = rebuilt.shape[-1]

@@ -19,7 +19,7 @@ from numba import njit, prange
 
 __all__ = ["overlap_add", "overlap_add_reference"]
 
-_FLOATS = (np.float32, np.float64)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order: what the kernel compiles for
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -47,8 +47,9 @@ def _ola_kernel(frames, hop, window, norm, offset, out):  # pragma: no cover - c
 
 
 def _check(frames, hop, window, norm, offset, length) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    if not isinstance(frames, np.ndarray) or frames.dtype.type not in _FLOATS:
-        raise TypeError(f"frames: expected a float32/float64 np.ndarray, got {getattr(frames, 'dtype', type(frames))}")
+    if not isinstance(frames, np.ndarray) or frames.dtype not in _FLOATS:
+        raise TypeError(f"frames: expected a native float32/float64 np.ndarray, got "
+                        f"{getattr(frames, 'dtype', type(frames))}")
     if frames.ndim not in (2, 3) or 0 in frames.shape:
         raise ValueError(f"frames: expected a non-empty (N, frames, frame_length) or (frames, frame_length) array, "
                          f"got shape {frames.shape}")

@@ -9,7 +9,7 @@ import torch
 
 from gen_media.audio import MelConfig, griffin_lim, istft, mel_filterbank, mel_spectrogram, stft
 from gen_media.audio.griffinlim import _pinv_np, mel_to_linear
-from kernels.gl import banded, mel_nnls, mel_nnls_reference, phase_step, phase_step_reference
+from kernels.gl import BandedMatrix, banded, mel_nnls, mel_nnls_reference, phase_step, phase_step_reference
 from kernels.ola import overlap_add, overlap_add_reference
 
 
@@ -45,6 +45,7 @@ def test_overlap_add_is_conv_transpose(rng):
 
 @pytest.mark.parametrize("kwargs, pattern", [
     (dict(frames=np.zeros((2, 3), np.int32)), "float32/float64"),
+    (dict(frames=np.zeros((3, 4), ">f4")), "native float32/float64"),  # the kernel compiles for native order
     (dict(frames=np.zeros((0, 3))), "non-empty"),
     (dict(hop=0), "hop"),
     (dict(window=np.ones(3)), r"window: expected shape \(4,\)"),
@@ -126,6 +127,20 @@ def test_phase_step_matches_reference(rng, dtype):
     np.testing.assert_allclose(out, phase_step_reference(rebuilt, prev, mag, 0.3), atol=tol, rtol=0)
     with pytest.raises(TypeError, match="expected prev"):
         phase_step(rebuilt, prev.astype(np.complex64 if dtype == np.complex128 else np.complex128), mag, 0.3)
+    # strided (transposed) operands: the result is still written into what is returned
+    rt, pt, mt = (a.transpose(1, 0, 2) for a in (rebuilt, prev, mag))
+    np.testing.assert_allclose(phase_step(rt, pt, mt, 0.3), phase_step_reference(rt, pt, mt, 0.3), atol=tol, rtol=0)
+
+
+def test_banded_matrix_refuses_runs_outside_its_shape():
+    a = banded(np.array([[0, 1, 2, 0], [0, 0, 3, 4]], np.float32))
+    np.testing.assert_array_equal(a.dense(), [[0, 1, 2, 0], [0, 0, 3, 4]])
+    for start, ptr, values in [([1, 3], [0, 2, 4], a.values),  # row 1's run reaches column 4 of 4
+                               ([1, -1], [0, 2, 4], a.values),  # a negative start
+                               ([1, 2], [0, 2, 5], a.values),  # ptr past the values
+                               ([1, 2], [0, 3, 2, 4], a.values)]:  # ptr of the wrong length
+        with pytest.raises(ValueError, match="do not fit shape"):
+            BandedMatrix(np.array(start), np.array(ptr), values, (2, 4))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
