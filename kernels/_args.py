@@ -83,7 +83,8 @@ class Geometry:
 
     @property
     def flops(self) -> int:
-        """Multiply-adds x 2 of the forward pass (only the taps that hit real samples)."""
+        """Multiply-adds x 2 of the forward pass: every (input position, tap) pair, also those whose output
+        padding crops away (what the direct definition computes; none of them lands on an inserted zero)."""
         macs = self.batch * self.c_in * (self.c_out // self.groups) * int(np.prod(self.in_size))
         return 2 * macs * int(np.prod(self.kernel))
 
@@ -130,8 +131,11 @@ def _as_int(name: str, v) -> int:
     return int(v)
 
 
+INT_MAX = 2**31 - 1  # torch keeps stride, padding, output_padding and dilation in 32-bit ints and refuses more
+
+
 def expand(name: str, value, nd: int, minimum: int) -> tuple[int, ...]:
-    """An int or an nd-tuple of ints, each >= minimum, as an nd-tuple."""
+    """An int or an nd-tuple of ints, each in [minimum, INT_MAX], as an nd-tuple."""
     if isinstance(value, (tuple, list)):
         if len(value) != nd:
             raise ValueError(f"{name}: expected an int or a tuple of {nd} ints, got {value!r}")
@@ -140,6 +144,8 @@ def expand(name: str, value, nd: int, minimum: int) -> tuple[int, ...]:
         vals = (_as_int(name, value),) * nd
     if any(v < minimum for v in vals):
         raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
+    if any(v > INT_MAX for v in vals):
+        raise ValueError(f"{name}: expected values below 2**31 (as torch), got {value!r}")
     return vals
 
 

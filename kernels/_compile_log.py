@@ -43,7 +43,8 @@ class _CompileLog(event.Listener):
         if self._local.depth == 0 and started is not None:
             self._local.started = None
             if tuple(ev.data["args"]) not in ev.data["dispatcher"].overloads:
-                return  # it failed (a typing error, raised to the caller); Numba's Event.is_failed reads inverted
+                return  # it failed (a typing error, raised to the caller); Numba 0.68's Event.is_failed is never
+                # True on an END event, so the overloads tell instead
             log.info("compiled %s in %.1f s", _describe(ev.data), time.perf_counter() - started)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import Geometry, check_conv_transpose, check_grad_output, is_device_array, to5
+from ._args import Geometry, _geometry, check_conv_transpose, check_grad_output, is_device_array, to5
 
 
 def _target_module(target: str):
@@ -124,8 +124,7 @@ def conv_transpose3d_backward(grad_output, input, weight, stride=1, padding=0, o
 
 def geometry(nd: int, input_shape, weight_shape, stride=1, padding=0, output_padding=0, groups=1,
              dilation=1, dtype=np.float32) -> Geometry:
-    """The checked :class:`Geometry` of a problem, from shapes alone (for benchmarks and tools)."""
-    x = np.empty(input_shape, dtype)
-    w = np.empty(weight_shape, dtype)
-    return check_conv_transpose(nd, x, w, None, stride, padding, output_padding, groups, dilation,
-                                "cpu")[3]
+    """The checked :class:`Geometry` of a problem, from shapes alone (for benchmarks and tools): the checks of a
+    call, without any array."""
+    return _geometry(nd, tuple(input_shape), np.dtype(dtype), tuple(weight_shape), np.dtype(dtype), None, stride,
+                     padding, output_padding, groups, dilation)

@@ -730,7 +730,8 @@ def _forward_plan(geom: Geometry, threads: int) -> tuple[tuple[slice, ...] | Non
     """(weight slices or None, geometry, kind, output channels and samples per item) for forward, cached per
     geometry and thread count (Numba's, per calling thread): a training step asks for the same layer's plan on
     every call. The module's constants (COLUMN_BUDGET, MIN_COLUMNS, ROWS_MAX_COLUMNS, DEPTH_SPLIT_SAVING,
-    PHASE_COLUMNS and cpu1d's) are read once per key: whoever changes one must call ``_forward_plan.cache_clear()``.
+    PHASE_COLUMNS and cpu1d's) are read once per key: whoever changes one must call ``_forward_plan.cache_clear()``
+    (and ``cpu1d.phase_plan.cache_clear()`` after changing ``cpu1d.MAX_SHIFTS``, which that cache reads).
 
     Taps that reach no output are dropped first (_crop_dead_taps). 3-D problems with few depth slices, where a
     tenth or more of the GEMM would land outside the output, get one GEMM per depth tap (``"depth"``,

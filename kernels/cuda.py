@@ -25,6 +25,7 @@ first: ``gen_media.nn`` makes each stream wait for the other on the device. With
 from __future__ import annotations
 
 import contextlib
+import contextvars
 
 import numpy as np
 from numba import cuda
@@ -242,24 +243,23 @@ def to_host(a) -> np.ndarray:
 
 
 ALGORITHMS = ("tiled", "direct")
-_algorithm = "tiled"
+_algorithm: contextvars.ContextVar[str] = contextvars.ContextVar("kernels.cuda algorithm", default="tiled")
 
 
 @contextlib.contextmanager
 def use_algorithm(algorithm: str):
-    """Run the public CUDA calls inside the ``with`` block on ``algorithm`` (benchmarks compare them)."""
-    global _algorithm
-    algorithm = _check_algorithm(algorithm)
-    old, _algorithm = _algorithm, algorithm
+    """Run the public CUDA calls inside the ``with`` block on ``algorithm`` (benchmarks compare them); per thread
+    and task, like :func:`allocator`, so concurrent blocks do not undo each other's choice."""
+    token = _algorithm.set(_check_algorithm(algorithm))
     try:
         yield
     finally:
-        _algorithm = old
+        _algorithm.reset(token)
 
 
 def _check_algorithm(algorithm: str | None) -> str:
     if algorithm is None:
-        return _algorithm
+        return _algorithm.get()
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm: expected one of {ALGORITHMS}, got {algorithm!r}")
     return algorithm

@@ -71,8 +71,9 @@ class Tiles:
         if (min(self.threads_x, self.threads_y, self.per_x, self.per_y, self.tile_k) < 1 or t > 1024
                 or self.per_x > 16 or t % self.cols or t % self.rows or t % self.tile_k
                 or (self.tile_k * self.cols) % t or (self.tile_k * self.rows) % t):
-            raise ValueError(f"tiles: {self} cannot run: it needs 1-1024 threads and per_x <= 16, and its {t} "
-                             "threads must divide the tile's columns, rows and slices evenly (see Tiles)")
+            raise ValueError(f"tiles: {self} cannot run: it needs 1-1024 threads and per_x <= 16; the tile's "
+                             f"columns, rows and tile_k must each divide its {t} threads, and the threads must "
+                             "divide tile_k x columns and tile_k x rows (every thread stages as many values)")
 
     def sizes(self) -> tuple[int, ...]:
         """``(threads_x, threads_y, per_x, per_y, tile_k, cols, rows, threads)``: the kernels' compile-time sizes
@@ -184,7 +185,7 @@ def _device_functions(tiles: Tiles) -> types.SimpleNamespace:
 
 @cuda.jit
 def _tap_major(w, wt, for_forward):
-    """The weight ``w`` (``(C_in, C_out/g, taps)``) tap-major, as ``_contract_tap`` reads it:
+    """The weight ``w`` (``(C_in, C_out/g, taps)``) tap-major, as ``contract_tap`` reads it:
     ``wt[k, ci, co] = w[ci, co, k]`` for the forward, ``wt[k, g*C_out/g + co, ci] = w[g*C_in/g + ci, co, k]``
     for grad_input. One thread per element of ``wt``, written in order."""
     t = cuda.grid(1)

@@ -71,7 +71,7 @@ def _run(nd, grad_output, input, weight, bias, stride, padding, output_padding, 
         go = np.asarray(check_grad_output(grad_output, geom, "cpu"), np.float64).reshape(geom.output_shape5)
     out, gx, gw = np.zeros(geom.output_shape5), np.zeros_like(x), np.zeros_like(w)
     gb = np.zeros(geom.c_out)
-    _reference_loops(x, w, go, out, gx, gw, gb, geom.stride, geom.padding, geom.dilation, groups)
+    _reference_loops(x, w, go, out, gx, gw, gb, geom.stride, geom.padding, geom.dilation, geom.groups)
     if bias is not None:
         out += np.asarray(bias, np.float64).reshape(1, -1, 1, 1, 1)
     return (out.reshape(geom.output_shape), gx.reshape(geom.input_shape),

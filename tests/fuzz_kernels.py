@@ -6,7 +6,9 @@ reading or writing stray memory. The contract checked, per call:
 
 * valid problems (any layout: strided, Fortran-ordered, unbatched) give torch's result;
 * anything else raises ValueError or TypeError (never IndexError, never another error, never a
-  crash of the process).
+  crash of the process);
+* whatever call we accept, torch accepts too and gives the same result (we may refuse more: bools as ints,
+  float16), so a mistake that slips through our checks shows as a call torch refuses or answers otherwise.
 
 ``tests/test_kernels_fuzz.py`` runs this in a subprocess; it prints ``fuzzed N calls`` at the end.
 """
@@ -20,7 +22,7 @@ import numpy as np
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kernel_cases import BACKWARD, FORWARD, TOL, cases, phase_cases, phases_match_reference
+from kernel_cases import BACKWARD, FORWARD, TOL, TORCH, cases, phase_cases, phases_match_reference
 from numba import njit
 from numba.core.registry import CPUDispatcher as Dispatcher
 
@@ -108,6 +110,24 @@ def _strided_copy(a: np.ndarray, how: str) -> np.ndarray:
 SETTINGS = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
+CONV_ARGS = ("stride", "padding", "output_padding", "groups", "dilation")
+
+
+def torch_answer(nd: int, forward: bool, kw: dict) -> tuple:
+    """torch's result for a call we accepted: ``(output,)`` or ``(grad_input, grad_weight, grad_bias)``. Arrays go
+    over as C-ordered copies (ours accepted them as arrays); an exception of torch's propagates."""
+    t = lambda a: None if a is None else torch.from_numpy(np.array(a))  # noqa: E731
+    conv = {k: kw[k] for k in CONV_ARGS if k in kw}
+    if forward:
+        return (TORCH[nd](t(kw["input"]), t(kw["weight"]), t(kw.get("bias")), **conv).numpy(),)
+    x, w, go = t(kw["input"]).requires_grad_(), t(kw["weight"]).requires_grad_(), t(kw["grad_output"])
+    y = TORCH[nd](x, w, None, **conv)
+    gx, gw = torch.autograd.grad(y, (x, w), go)
+    channel = y.ndim - nd - 1  # 0 unbatched, else 1
+    gb = go.sum(dim=[d for d in range(go.ndim) if d != channel])
+    return gx.numpy(), gw.numpy(), gb.numpy()
+
+
 def fuzz_any(n: int) -> None:
     @settings(SETTINGS, max_examples=n)
     @given(any_call())
@@ -118,9 +138,18 @@ def fuzz_any(n: int) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                (FORWARD if forward else BACKWARD)[nd](**kw)
+                ours = (FORWARD if forward else BACKWARD)[nd](**kw)
             except ALLOWED:
-                pass
+                return
+        ours = (ours,) if forward else ours
+        try:
+            theirs = torch_answer(nd, forward, kw)
+        except Exception as e:
+            raise AssertionError(f"we accepted a call torch refuses ({type(e).__name__}: {e})") from None
+        for o, t in zip(ours, theirs, strict=True):
+            if o is not None:  # output_mask drops a gradient
+                assert o.shape == t.shape and o.dtype == t.dtype, (o.shape, o.dtype, t.shape, t.dtype)
+                np.testing.assert_allclose(o, t, **TOL[o.dtype.type])
 
     check()
 

@@ -29,6 +29,8 @@ def call1(**overrides):
     (dict(stride=0), ValueError, r"stride: expected values >= 1, got 0"),
     (dict(dilation=0), ValueError, r"dilation: expected values >= 1, got 0"),
     (dict(padding=-1), ValueError, r"padding: expected values >= 0, got -1"),
+    # kernel 3 here; with kernel 1 a huge dilation changes nothing, but torch refuses it (32-bit ints): so do we
+    (dict(dilation=2**31), ValueError, r"dilation: expected values below 2\*\*31 \(as torch\)"),
     (dict(output_padding=1), ValueError, r"output_padding: expected each value smaller than stride or dilation"),
     (dict(stride=2, output_padding=2), ValueError, r"output_padding"),
     (dict(stride=(1, 1)), ValueError, r"stride: expected an int or a tuple of 1 ints"),
@@ -105,3 +107,11 @@ def test_cached_and_uncached_checks_give_one_geometry():
     numpy_ints = check_conv_transpose(1, *args, np.int64(2), [1], (np.int32(1),), 2, 1, "cpu")[3]
     assert plain == numpy_ints
     assert (plain.c_out, plain.out_size, plain.stride) == (6, (1, 1, 10), (1, 1, 2))
+
+
+def test_geometry_from_shapes_alone_allocates_nothing():
+    # 10,000 x 512 x 64^3 float32 would be 5 TB: a geometry is shapes and ints only
+    g = kernels.geometry(3, (10_000, 512, 64, 64, 64), (512, 256, 4, 4, 4), stride=2, padding=1)
+    assert g.output_shape == (10_000, 256, 128, 128, 128)
+    with pytest.raises(ValueError, match="weight: expected 4 input channels"):
+        kernels.geometry(1, (2, 4, 5), (5, 3, 3))
