@@ -47,6 +47,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
+from gen_media.files import atomic_write_text
+
 __all__ = [
     "ConfigError",
     "add_common_args",
@@ -519,12 +521,7 @@ def dump_toml(cfg: Any, path: str | Path, header: str | None = None) -> Path:
             f"Resolved {type(cfg).__qualname__} written by gen_media {package_version()}.\n"
             "Rerun with: --config this_file (any --set overrides are already applied)."
         )
-    text = to_toml(cfg, header)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, to_toml(cfg, header))
 
 
 def package_version() -> str:

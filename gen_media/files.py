@@ -64,3 +64,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], *
                 os.fsync(f.fileno())
 
     return atomic_write_path(path, by_name, durable=durable)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """``path`` holds ``text`` (UTF-8) whole, or keeps what it held before."""
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))

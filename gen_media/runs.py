@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from gen_media.config import dump_toml, package_version
-from gen_media.files import atomic_write
+from gen_media.files import atomic_write, atomic_write_text
 
 __all__ = [
     "CHECKPOINT_NAMES",
@@ -81,9 +81,7 @@ def _now() -> str:
 
 
 def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 # --------------------------------------------------------------------------------------------- run directory
@@ -236,11 +234,7 @@ class MetricsLog:
                 if self.path.is_file()
                 else []
             )
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            with tmp.open("w", encoding="utf-8") as f:
-                for r in kept:
-                    f.write(json.dumps(r) + "\n")
-            tmp.replace(self.path)
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
             self._f = self.path.open("a", encoding="utf-8")
 
     def log(self, step: int, values: Mapping[str, Any] | None = None, **kw: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +14,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from gen_media.audio import MelConfig, griffin_lim, mel_spectrogram, save_mel_png, write_wav
+from gen_media.audio import MelConfig, griffin_lim, mel_spectrogram, save_mel_png, write_mel, write_wav
 from gen_media.config import ConfigError, from_dict
 from gen_media.data import DATASETS, load_speech_dataset
+from gen_media.files import atomic_write_text
 from gen_media.models.speech import MelDecoder, MelDiscriminator, MelEncoder
 from gen_media.runs import load_checkpoint
 from gen_media.tasks import ClassLabels, GenerativeTask, checkerboard_report
@@ -232,16 +234,10 @@ class Generator(ClassLabels):
         paths = []
         for name, mel, wave in zip(names, mels, waves, strict=True):
             paths.append(write_wav(out / f"{name}.wav", wave.numpy(), self.mel.sample_rate))
-            np.save(out / f"{name}.npy", mel.numpy().astype(np.float32))
-        (out / "mel_config.json").write_text(_json(self.mel.to_dict()))
+            write_mel(out / f"{name}.npy", mel, self.mel.floor)
+        atomic_write_text(out / "mel_config.json", json.dumps(self.mel.to_dict(), indent=2))
         save_mel_png(out / "spectrograms.png", mels.numpy(), self.mel, titles=titles or names)
         return paths
-
-
-def _json(d: dict) -> str:
-    import json
-
-    return json.dumps(d, indent=2)
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -300,6 +296,7 @@ def evaluate_run(path: str | Path, n_per_class: int | None = None, progress: boo
     mels = torch.cat([gen.generate(labels[i:i + 256], seed=cfg.seed + 1 + i) for i in range(0, len(labels), 256)])
     iters = cfg.eval.griffin_lim_iters
     vocoded = log_mels(gen.vocode(mels, iters), gen.mel)
+    # the real clips scored against the generated ones: as many (a Frechet distance grows as N shrinks)
     pick = torch.from_numpy(np.random.default_rng(cfg.seed).permutation(len(test[0]))[: len(labels)])
     real_vocoded = log_mels(gen.vocode(test[0][pick], iters), gen.mel)
 
@@ -310,5 +307,5 @@ def evaluate_run(path: str | Path, n_per_class: int | None = None, progress: boo
     return {"run": str(run_dir), "classifier": {"held_out_accuracy": val_acc, "train_clips": len(train[0])},
             "griffin_lim_iters": iters,
             "generated": scores(vocoded, labels), "generated_mel": scores(mels, labels),
-            "real_test": scores(test[0], test[1]), "real_vocoded": scores(real_vocoded, test[1][pick]),
+            "real_test": scores(test[0][pick], test[1][pick]), "real_vocoded": scores(real_vocoded, test[1][pick]),
             "checkerboard": checkerboard_report(gen.decoder, mels, test[0])}

@@ -169,6 +169,11 @@ def test_mp4_round_trip(tmp_path):
     assert path.parent.joinpath("square.mp4") == path and no_temp_files(tmp_path)
     boxes = top_level_boxes(path)
     assert boxes.index("moov") < boxes.index("mdat"), boxes  # +faststart: playable while downloading
+    import av  # what any player needs: H.264 in yuv420p (test_mp4_ffprobe checks it again where ffprobe exists)
+
+    with av.open(str(path)) as f:
+        stream = f.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv420p")
 
 
 def test_mp4_rgb_float_torch_cthw(tmp_path):
@@ -325,6 +330,12 @@ def test_export_clips_writes_every_format(tmp_path):
     assert frames.shape == (8, 128, 128, 3) and fps == 8
     only = export_clips(tmp_path / "npy", [moving_square(4)], fps=8, formats=("npy",), grid_name=None)
     assert [p.name for p in only] == ["clip_000.npy"]
+    # captions other than the file names (a latent walk's "3->8 0.25"): same files, other grid pictures
+    export_clips(tmp_path / "titled", clips, fps=8, names=["a", "b"], layout="CTHW", formats=("png",),
+                 titles=["3->8 0.00", "3->8 1.00"])
+    for grid in ("grid.png", "a.png"):  # the captions' width sets the pictures' width
+        assert not np.array_equal(np.asarray(Image.open(tmp_path / "titled" / grid)),
+                                  np.asarray(Image.open(tmp_path / "out" / grid)))
 
 
 @pytest.mark.parametrize(
@@ -335,6 +346,7 @@ def test_export_clips_writes_every_format(tmp_path):
         ({"names": ["a", "a"]}, "unique"),
         ({"names": ["a", "../b"]}, "plain file name"),
         ({"names": ["grid", "b"]}, "grid_name"),
+        ({"titles": ["only one"]}, "titles: expected 2"),
     ],
 )
 def test_export_clips_errors_write_nothing(tmp_path, kwargs, match):

@@ -11,7 +11,7 @@ import torch
 
 from gen_media.recipes.video import main
 from gen_media.video.export import read_video
-from gen_media.video.pipeline import VideoTask
+from gen_media.video.pipeline import ClipData, VideoTask
 
 
 @pytest.fixture(autouse=True)
@@ -156,3 +156,16 @@ def test_upsampling_variants_train_and_log_checkerboard(tmp_path, decoder, varia
                           "train.sample_every=0")) == 0
     rows = [r for r in metrics(run) if "val" in r]
     assert rows and all(r["checkerboard_axis3"] >= 0 and r["checkerboard_axis4"] >= 0 for r in rows)
+
+
+def test_evaluation_and_validation_clips_cover_every_class():
+    """A folder dataset lists its clips class by class: the clips scored and validated on are drawn from the
+    whole split, not its first N."""
+    labels = torch.arange(4).repeat_interleave(25)  # 100 clips, classes 0..3 in blocks
+    clips = (labels.view(-1, 1, 1, 1, 1) * 60).to(torch.uint8).expand(100, 1, 2, 4, 4).contiguous()
+    data = ClipData(clips, labels, ["a", "b", "c", "d"], 8, {})
+    x, y = data.spread(20, seed=0)
+    assert len(y) == 20 and set(y.tolist()) == {0, 1, 2, 3}
+    assert torch.equal(x[:, 0, 0, 0, 0], y.float() * 60 / 255)  # clips and labels stay paired
+    assert y.tolist() == sorted(y.tolist())  # in the split's order
+    assert torch.equal(data.spread(200, seed=0)[1], labels)  # all of them when there are fewer

@@ -12,7 +12,7 @@ from .griffinlim import (
     mel_to_linear,
     spectral_convergence,
 )
-from .io import read_audio, write_wav
+from .io import read_audio, write_mel, write_wav
 from .mel import (
     MelConfig,
     MelSpectrogram,
@@ -43,6 +43,7 @@ __all__ = [
     "spectral_convergence",
     "stft",
     "stft_magnitude",
+    "write_mel",
     "window_tensor",
     "write_wav",
 ]

@@ -16,7 +16,7 @@ import soundfile as sf
 
 from gen_media.files import atomic_write
 
-__all__ = ["read_audio", "write_wav"]
+__all__ = ["read_audio", "write_mel", "write_wav"]
 
 
 def resample(wave: np.ndarray, orig: int, target: int) -> np.ndarray:
@@ -90,3 +90,17 @@ def write_wav(path: str | os.PathLike, wave, sample_rate: int) -> Path:
         )
         np.clip(x, -1.0, 1.0, out=x)
     return atomic_write(path, lambda f: sf.write(f, x, int(sample_rate), subtype="PCM_16", format="WAV"))
+
+
+def write_mel(path: str | os.PathLike, mel, floor: float) -> Path:
+    """Write a log-mel ``(n_mels, frames)`` as float32 ``.npy`` atomically. NaN/inf become ``log(floor)``, the
+    mel config's silence (with a warning), as :func:`write_wav` writes 0 for them."""
+    if hasattr(mel, "detach"):  # torch tensor, without importing torch here
+        mel = mel.detach().cpu().numpy()
+    x = np.array(mel, dtype=np.float32)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        warnings.warn(f"write_mel({path}): {int(bad.sum())} NaN/inf values replaced by log(floor) = "
+                      f"{math.log(floor):.4g}", RuntimeWarning, stacklevel=2)
+        x[bad] = math.log(floor)
+    return atomic_write(path, lambda f: np.save(f, x, allow_pickle=False))

@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gen_media.audio import MelConfig, griffin_lim, read_audio, write_wav
+from gen_media.audio import MelConfig, griffin_lim, read_audio, write_mel, write_wav
+from gen_media.data.speech import AUDIO_EXTENSIONS
+from gen_media.files import atomic_write_text
 from gen_media.recipes.common import (
     add_generate_args,
     add_inspect_parser,
@@ -40,7 +42,6 @@ from gen_media.speech import Generator, SpeechConfig, SpeechTask, evaluate_run, 
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "speech" / "default.toml"
 VOCODER_CONFIG = DEFAULT_CONFIG.with_name("vocoder.toml")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 log = logging.getLogger("gen_media.speech")
 
 
@@ -134,13 +135,12 @@ def _io_pairs(src: Path, dst: Path, suffixes: tuple[str, ...], new_suffix: str) 
 
 def cmd_mel(args: argparse.Namespace) -> int:
     mel = MelConfig.preset(args.preset)
-    pairs = _io_pairs(args.input, args.output, AUDIO_SUFFIXES, ".npy")
+    pairs = _io_pairs(args.input, args.output, AUDIO_EXTENSIONS, ".npy")  # what the datasets read
     for src, dst in pairs:
         wave, _ = read_audio(src, sample_rate=mel.sample_rate)
         m = log_mels(wave[None], mel)[0]  # (n_mels, frames)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        np.save(dst, m.numpy())
-        (dst.parent / "mel_config.json").write_text(json.dumps(mel.to_dict(), indent=2))
+        write_mel(dst, m, mel.floor)
+        atomic_write_text(dst.parent / "mel_config.json", json.dumps(mel.to_dict(), indent=2))
     print(f"wrote {len(pairs)} mel file(s) ({args.preset} preset)")
     return 0
 

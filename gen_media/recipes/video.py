@@ -26,10 +26,10 @@ from gen_media.recipes.common import (
     write_report,
 )
 from gen_media.runs import seed_everything
+from gen_media.video.export import FORMATS
 from gen_media.video.pipeline import VideoConfig, VideoGenerator, VideoTask, evaluate_run, load_clip_data
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "recipes" / "video" / "default.toml"
-FORMATS = ("mp4", "gif", "npy", "png")
 log = logging.getLogger("gen_media.video")
 
 
@@ -62,7 +62,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     set_threads(gen.cfg.train.threads)
     clips, labels, titles = generate_outputs(gen, args)
     names = None if titles is None else [f"{i:03d}_walk" for i in range(len(labels))]
-    paths = gen.write(args.out, clips, labels, formats=args.format, names=names)
+    paths = gen.write(args.out, clips, labels, formats=args.format, names=names, titles=titles)
     print(f"wrote {len(paths)} files ({','.join(args.format)}) to {args.out}")
     return 0
 

@@ -356,6 +356,7 @@ def export_clips(
     scale: int | None = None,
     max_frames: int = 16,
     grid_name: str | None = "grid.png",
+    titles: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write every clip in every format, plus one PNG grid of all clips.
 
@@ -369,7 +370,8 @@ def export_clips(
         layout: axis order of each clip (``"THWC"``, ``"CTHW"``, ``"TCHW"``).
         scale: MP4/GIF/grid upscaling (``None``: automatic per format; ``.npy`` is never scaled).
         max_frames: columns of the PNG grids.
-        grid_name: file name of the all-clips grid in ``out_dir`` (titles = names); ``None`` skips it.
+        grid_name: file name of the all-clips grid in ``out_dir``; ``None`` skips it.
+        titles: one caption per clip in the grids (default: the names).
 
     Returns:
         Every path written: per clip in ``formats`` order, then the grid.
@@ -385,12 +387,15 @@ def export_clips(
     if not items:
         raise ValueError("clips: nothing to export")
     names = _check_names(names, len(items))
+    titles = names if titles is None else list(titles)
+    if len(titles) != len(items):
+        raise ValueError(f"titles: expected {len(items)} (one per clip), got {len(titles)}")
     if grid_name is not None and "png" in formats and grid_name in {f"{n}.png" for n in names}:
         raise ValueError(f"grid_name: {grid_name!r} would overwrite a clip's PNG; rename the clip or the grid")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, frames in zip(names, items, strict=True):
+    for name, title, frames in zip(names, titles, items, strict=True):
         for fmt in dict.fromkeys(formats):
             dest = out / f"{name}.{fmt}"
             if fmt == "mp4":
@@ -400,7 +405,7 @@ def export_clips(
             elif fmt == "npy":
                 written.append(save_npy(dest, frames))
             else:
-                written.append(save_frame_grid_png(dest, [frames], titles=[name], max_frames=max_frames, scale=scale))
+                written.append(save_frame_grid_png(dest, [frames], titles=[title], max_frames=max_frames, scale=scale))
     if grid_name is not None:
-        written.append(save_frame_grid_png(out / grid_name, items, titles=names, max_frames=max_frames, scale=scale))
+        written.append(save_frame_grid_png(out / grid_name, items, titles=titles, max_frames=max_frames, scale=scale))
     return written

@@ -104,8 +104,10 @@ class ClipData:
     def batch(self, idx: torch.Tensor):
         return self.clips[idx].float() / 255.0, (None if self.labels is None else self.labels[idx])
 
-    def all_float(self, n: int | None = None) -> torch.Tensor:
-        return self.clips[:n].float() / 255.0
+    def spread(self, n: int, seed: int):
+        """``batch`` of up to ``n`` clips drawn evenly from the whole split, in their order: a folder dataset
+        lists its clips class by class, so its first n would hold the first classes only."""
+        return self.batch(torch.from_numpy(np.sort(np.random.default_rng(seed).permutation(len(self.clips))[:n])))
 
 
 def _channels_first(clips: np.ndarray) -> torch.Tensor:
@@ -155,8 +157,7 @@ class VideoTask(GenerativeTask):
         self.train_data = train
         self.n_classes = len(train.label_names) if train.labels is not None else 0
         self.image_channels = int(train.clips.shape[1])
-        valid_x = valid.all_float(256)
-        valid_y = None if valid.labels is None else valid.labels[:256]
+        valid_x, valid_y = valid.spread(256, cfg.seed)
         super().__init__(cfg, build_models(cfg, self.image_channels, self.n_classes), (valid_x, valid_y),
                          recon="bce")
 
@@ -206,11 +207,15 @@ class VideoGenerator(ClassLabels):
         return [f"{i:03d}_{self.label_names[y] if y is not None else 'sample'}" for i, y in enumerate(labels)]
 
     def write(self, out: Path, clips: torch.Tensor, labels: list[int | None],
-              formats: tuple[str, ...] = ("mp4", "gif", "npy", "png"), names: list[str] | None = None) -> list[Path]:
+              formats: tuple[str, ...] = ("mp4", "gif", "npy", "png"), names: list[str] | None = None,
+              titles: list[str] | None = None) -> list[Path]:
+        """Every clip in every format, file names ``names`` (default: index and label), the grids captioned
+        with ``titles`` (default: the names)."""
         from gen_media.video.export import export_clips
 
         frames = clips.permute(0, 2, 3, 4, 1).numpy()  # (n, T, H, W, C)
-        return export_clips(out, list(frames), self.fps, names or self.names(labels), formats=formats)
+        return export_clips(out, list(frames), self.fps, names or self.names(labels), formats=formats,
+                            titles=titles)
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -260,11 +265,11 @@ def evaluate_run(path: str | Path, n_per_class: int | None = None, progress: boo
     n = n_per_class or cfg.eval.n_per_class
     train, test = load_clip_data(cfg, "train"), load_clip_data(cfg, "test")
     clf, val_acc = _frame_classifier(gen, run_dir, train, test, progress)
-    reference = embed_clips(clf, train.all_float(2000))
+    reference = embed_clips(clf, train.spread(2000, cfg.seed)[0])
 
     labels = [c for c in range(gen.n_classes) for _ in range(n)]
     clips = torch.cat([gen.generate(labels[i:i + 64], seed=cfg.seed + 1 + i) for i in range(0, len(labels), 64)])
-    real = test.all_float(len(labels))
+    real, real_labels = test.spread(len(labels), cfg.seed)
 
     def scores(x, y):
         out = clip_scores(clf, x, y, reference)
@@ -273,7 +278,7 @@ def evaluate_run(path: str | Path, n_per_class: int | None = None, progress: boo
 
     change_gen, change_real = temporal_change(clips), temporal_change(real)
     return {"run": str(run_dir), "classifier": {"held_out_frame_accuracy": val_acc},
-            "generated": scores(clips, labels), "real_test": scores(real, test.labels[: len(real)]),
+            "generated": scores(clips, labels), "real_test": scores(real, real_labels),
             "temporal_change": {"generated": change_gen, "real": change_real,
                                 "ratio": change_gen / max(change_real, 1e-12)},
             "checkerboard": checkerboard_report(gen.decoder, clips, real)}
