@@ -58,8 +58,8 @@ class GenerativeTask(CheckpointedModels):
 
     ``cfg`` is a recipe config with ``model.{objective, latent_dim, beta}`` and
     ``train.{lr, lr_d, warmup_steps, steps}``; ``valid`` is ``(x, labels)`` of held-out data;
-    ``recon`` is the VAE's reconstruction loss (``"mse"`` on normalized data, ``"bce"`` on
-    logits of [0, 1] data).
+    ``recon`` is the VAE's reconstruction loss (``"mse"`` on normalized data, ``"bce"`` on [0, 1] data, with a
+    decoder that outputs probabilities).
 
     A NaN or infinite loss or gradient never reaches the weights: each optimizer step is taken only when the
     loss and every gradient are finite (on every rank), otherwise the step's update is dropped, the buffers
@@ -142,7 +142,8 @@ class GenerativeTask(CheckpointedModels):
         return {**{k: v.detach() for k, v in terms.items()}, "skipped": float(not taken)}
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """Decoder output in the data's units (a subclass maps logits to [0, 1], say)."""
+        """Decoder output in the data's units (the decoders already end in them; a subclass whose decoder does
+        not would map its output here)."""
         return self.decoder(z, labels)
 
     def _gan_step(self, x, labels):

@@ -115,3 +115,15 @@ def test_half_precision_is_refused_on_numba():
     layer = ConvTranspose1d(2, 2, 3, backend="numba")
     with pytest.raises(TypeError, match="float32 or float64"):
         layer.to(torch.bfloat16)(torch.randn(1, 2, 4, dtype=torch.bfloat16))
+
+
+def test_weight_on_another_device_is_refused_on_numba():
+    """torch refuses a weight on another device than the input; the numba backend must too, not copy it silently
+    (the meta device stands in for a GPU here)."""
+    from gen_media.nn.functional import conv_transpose1d
+
+    x = torch.randn(1, 2, 4)
+    with pytest.raises(ValueError, match=r"weight: expected a tensor on the input's device cpu, got meta"):
+        conv_transpose1d(x, torch.empty(2, 2, 3, device="meta"), backend="numba")
+    with pytest.raises(ValueError, match=r"bias: expected a tensor on the input's device cpu, got meta"):
+        conv_transpose1d(x, torch.randn(2, 2, 3), torch.empty(2, device="meta"), backend="numba")

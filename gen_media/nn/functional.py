@@ -1,9 +1,10 @@
 """Transposed convolutions on our Numba kernels, as differentiable torch functions.
 
 ``conv_transpose1d/3d`` take and return torch tensors with the signatures of
-``torch.nn.functional.conv_transpose1d/3d``. CPU tensors run on the ``cpu`` target; CUDA
-tensors run on the ``cuda`` target through ``__cuda_array_interface__``, without a copy
-through the host.
+``torch.nn.functional.conv_transpose1d/3d``, plus ``backend`` (default ``"numba"``: these functions exist to
+reach our kernels; the modules in :mod:`gen_media.nn.conv` default to ``"torch"``, as a drop-in). CPU tensors
+run on the ``cpu`` target; CUDA tensors run on the ``cuda`` target through ``__cuda_array_interface__``, without a
+copy through the host.
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ def _conv_transpose(nd, input, weight, bias, stride, padding, output_padding, gr
         return _TORCH[nd](input, weight, bias, stride, padding, output_padding, groups, dilation)
     if input.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"input: the numba backend takes float32 or float64, got {input.dtype}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.device != input.device:  # torch refuses this too; our kernels would copy silently
+            raise ValueError(f"{name}: expected a tensor on the input's device {input.device}, got {t.device}")
     if not _needs_grad(input, weight, bias):  # generation: autograd's bookkeeping took ~20 µs a call
         return _forward(nd, input, weight, bias, (stride, padding, output_padding, groups, dilation))
     return _ConvTranspose.apply(nd, input, weight, bias, stride, padding, output_padding, groups, dilation)
