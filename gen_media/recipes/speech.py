@@ -8,7 +8,7 @@
     vocode            IN.npy|DIR OUT.wav|DIR [--vocoder griffinlim|neural] [--checkpoint VOCODER_RUN] [--iters N]
                       [--preset NAME] [--backend torch|numba]
     evaluate          --checkpoint RUN [--n N]
-    evaluate-vocoder  --checkpoint VOCODER_RUN [--clips N]   (held-out copy-synthesis LSD vs Griffin-Lim, RTF)
+    evaluate-vocoder  --checkpoint VOCODER_RUN [--clips N] [--iters N] [--backend B]  (held-out LSD, RTF)
     inspect           [--config FILE] [--set key=value ...] [--classes N]
 """
 
