@@ -125,6 +125,10 @@ def test_mel_then_vocode_round_trip(tiny_data, tmp_path):
     # directories map file by file
     assert main(["mel", str(tiny_data / "high"), str(tmp_path / "mels")]) == 0
     assert len(list((tmp_path / "mels").glob("*.npy"))) == 12
+    # vocode reads the analysis from the mel_config.json written beside the mels: no --preset needed
+    assert main(["mel", str(wav), str(tmp_path / "hifi" / "m.npy"), "--preset", "hifigan"]) == 0
+    assert main(["vocode", str(tmp_path / "hifi" / "m.npy"), str(tmp_path / "hifi.wav"), "--iters", "2"]) == 0
+    assert sf.info(str(tmp_path / "hifi.wav")).samplerate == 22050
 
 
 def test_bad_inputs_say_what_to_do(tiny_data, tmp_path, capsys):

@@ -251,6 +251,16 @@ def test_vocode_cli_neural_and_mel_mismatch(trained, tmp_path):
     assert main(["vocode", str(tmp_path / "m.npy"), str(out), "--vocoder", "neural"]) == 2  # no --checkpoint
 
 
+def test_evaluate_vocoder_reports_both_vocoders(trained, capsys):
+    assert main(["evaluate-vocoder", "--checkpoint", str(trained), "--clips", "2", "--iters", "2"]) == 0
+    report = json.loads((trained / "evaluate_vocoder.json").read_text())
+    assert report == json.loads(capsys.readouterr().out)
+    assert report["clips"] == 2 and report["backend"] in ("torch", "numba")
+    for part in ("neural", "griffin_lim_2"):
+        assert report[part]["clips"] == 2 and report[part]["lsd"] > 0 and 0 < report[part]["voiced_frames"] <= 1
+    assert report["neural_rtf"] > 0 and report["griffin_lim_rtf"] > 0
+
+
 def test_generate_with_the_neural_vocoder(tiny_data, trained, tmp_path):
     speech = tmp_path / "speech"
     sets = ["data.name=folder", f"data.root={tiny_data}", "data.clip_seconds=0.5", "model.channels=[32,32,16]",

@@ -144,14 +144,16 @@ def inspect_decoder(decoder: torch.nn.Module, n_classes: int) -> str:
     return format_table(layer_table(decoder, run=lambda m: m(z, labels)))
 
 
-def write_report(report: dict, checkpoint: Path) -> None:
-    """Print an evaluation report as JSON and keep it as ``evaluate.json`` in the run directory."""
+def write_report(report: dict, checkpoint: Path, name: str = "evaluate.json") -> None:
+    """Print an evaluation report as JSON and keep it as ``name`` in the run directory."""
     import json
+
+    from gen_media.files import atomic_write_text
 
     text = json.dumps(report, indent=2)
     print(text)
     run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    (run_dir / "evaluate.json").write_text(text + "\n")
+    atomic_write_text(run_dir / name, text + "\n")
 
 
 def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:

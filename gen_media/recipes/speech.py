@@ -189,10 +189,7 @@ def cmd_evaluate_vocoder(args: argparse.Namespace) -> int:
               "griffin_lim_rtf": real_time_factor(lambda m: griffin_lim(m, voc.mel, n_iter=args.iters),
                                                   data.mels[:8], voc.mel, repeats=1),
               "threads": torch.get_num_threads(), "backend": voc.generator.cfg.backend}
-    text = json.dumps(report, indent=2)
-    print(text)
-    run_dir = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
-    (run_dir / "evaluate_vocoder.json").write_text(text + "\n")
+    write_report(report, args.checkpoint, "evaluate_vocoder.json")
     return 0
 
 
