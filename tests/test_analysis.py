@@ -167,3 +167,37 @@ def test_checkerboard_arguments():
         energy_share(np.zeros((2, 3)), 4)
     with pytest.raises(ValueError, match="real"):
         checkerboard_ratio(np.arange(8.0), np.ones(8), 2)
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "resize"])
+def test_decoder_periods_are_the_product_of_its_upsampling_strides(upsample):
+    """The period the checkerboard measure looks at, per output axis, is where the stack's upsampling repeats."""
+    mel = MelDecoder(n_mels=16, frames=32, n_classes=2, latent_dim=4, channels=(16, 8, 8, 8), upsample=upsample)
+    video = VideoDecoder(frames=8, size=32, image_channels=1, n_classes=2, latent_dim=4, channels=(16, 8, 8, 8),
+                         upsample=upsample)
+    for decoder, axes in ((mel, (2,)), (video, (2, 3, 4))):
+        if upsample == "transposed":
+            layers = [m for m in decoder.modules() if isinstance(m, nn.ConvTranspose1d | nn.ConvTranspose3d)]
+            strides = [m.stride[-len(axes):] for m in layers]
+        else:
+            layers = [m for m in decoder.modules() if isinstance(m, nn.Upsample)]
+            strides = [tuple(int(f) for f in np.broadcast_to(m.scale_factor, len(axes))) for m in layers]
+        assert layers
+        products = {axis: math.prod(s[i] for s in strides) for i, axis in enumerate(axes)}
+        assert decoder.upsampling_periods == products
+
+
+def test_checkerboard_report_skips_short_and_silent_axes():
+    from gen_media.tasks import checkerboard_report
+
+    class Stack(nn.Module):
+        upsampling_periods = {2: 4, 3: 8, 4: 1}
+
+    rng = np.random.default_rng(0)
+    real = torch.from_numpy(rng.standard_normal((6, 1, 16, 4, 16)))
+    generated = real.clone()
+    generated[:, :, ::4] += 3.0  # a period-4 pattern along axis 2 only
+    report = checkerboard_report(Stack(), generated, real)
+    assert set(report) == {"checkerboard_axis2", "checkerboard_axis3"}  # axis 3: period cut to its 4 rows
+    assert report["checkerboard_axis2"] > 2 and 0.5 < report["checkerboard_axis3"] < 2
+    assert checkerboard_report(Stack(), generated, torch.zeros_like(real)) == {}  # no energy in the real data
