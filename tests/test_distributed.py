@@ -39,8 +39,8 @@ def _mels(n: int, seed: int) -> MelData:
 
 
 class _Recorded(SpeechTask):
-    """SpeechTask that keeps every batch's indices and the weights after every step, and may send its own
-    process SIGTERM inside one step (as torchrun's agent or a cluster scheduler would)."""
+    """SpeechTask that keeps every batch's indices, its loss and the weights after every step, and may send its
+    own process SIGTERM inside one step (as torchrun's agent or a cluster scheduler would)."""
 
     stop_at = -1
 
@@ -48,11 +48,13 @@ class _Recorded(SpeechTask):
         super().__init__(cfg, train, valid)
         self.params: list[torch.Tensor] = []
         self.indices: list[torch.Tensor] = []
+        self.losses: list[float] = []
 
     def train_step(self, batch, step):
         if step == self.stop_at:
             os.kill(os.getpid(), signal.SIGTERM)
         out = super().train_step(batch, step)
+        self.losses.append(float(out["loss"]))
         self.params.append(torch.cat([p.detach().flatten() for m in self.models.values() for p in m.parameters()]))
         return out
 
@@ -95,6 +97,7 @@ def worker(argv: list[str]) -> int:
                         _no_default_out)
     task = recorded[0]
     torch.save({"code": code, "params": torch.stack(task.params), "indices": torch.stack(task.indices),
+                "losses": task.losses,
                 "ddp": type(task.nets["decoder"]).__name__}, Path(check) / f"rank{rank}.pt")
     return 0
 
@@ -138,8 +141,12 @@ def test_two_processes_train_in_lockstep_stop_together_and_resume_alone(tmp_path
         assert len(i0) == len(i1) == BATCH // 2
         assert sorted((*i0.tolist(), *i1.tolist())) == sorted(next(single).tolist())
 
-    # rank 0 alone wrote the run: one line per step, last.pt at the step both ranks stopped after
+    # rank 0 alone wrote the run: one line per step, last.pt at the step both ranks stopped after, and each
+    # step's logged loss is the mean of the two processes' losses (each on its half of the batch)
     assert [r["step"] for r in _metrics(out)] == [1, 2, 3, 4]
+    assert [r["loss"] for r in _metrics(out)] == pytest.approx(
+        [(a + b) / 2 for a, b in zip(r0["losses"], r1["losses"], strict=True)], rel=1e-6)
+    assert r0["losses"] != r1["losses"]  # different halves: a mean, not one rank's value
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 4
 
     # the checkpoint of 2 processes resumes in 1 (same global batch, same data order)
