@@ -195,9 +195,6 @@ class RunDir:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def has_checkpoint(self) -> bool:
-        return self.last_path.is_file()
-
     def metrics(self, resume_step: int | None = None) -> MetricsLog:
         """The run's :class:`MetricsLog` (a fresh log, or on resume one cut back to ``resume_step``)."""
         return MetricsLog(self.metrics_path, resume_step=resume_step)

@@ -67,7 +67,7 @@ class MelDecoder(nn.Module):
         self.out = nn.Conv1d(channels[-1], n_mels, 3, padding=1)
         self.act = nn.LeakyReLU(0.2)
 
-    def condition(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+    def condition(self, labels: torch.Tensor | None) -> torch.Tensor | None:
         if self.embed is None:
             return None
         if labels is None:
@@ -78,7 +78,7 @@ class MelDecoder(nn.Module):
                 cond: torch.Tensor | None = None) -> torch.Tensor:
         """``cond`` (label embeddings) replaces ``labels`` when given, e.g. to interpolate between classes."""
         if cond is None:
-            cond = self.condition(labels, z.shape[0])
+            cond = self.condition(labels)
         h = z if cond is None else torch.cat([z, cond], dim=1)
         h = self.fc(h).view(z.shape[0], -1, self.plan.base_frames)  # (B, C0, base_frames)
         h = self.act(self.norm0(h))
