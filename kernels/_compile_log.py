@@ -32,7 +32,8 @@ class _CompileLog(event.Listener):
     def on_start(self, ev: event.Event) -> None:
         depth = getattr(self._local, "depth", 0)
         self._local.depth = depth + 1
-        if depth == 0 and ev.data["dispatcher"].py_func.__module__.startswith("kernels."):
+        func = getattr(ev.data.get("dispatcher"), "py_func", None)  # other targets may send other data
+        if depth == 0 and getattr(func, "__module__", "").startswith("kernels."):
             self._local.started = time.perf_counter()
             log.info("compiling %s with Numba (once: later processes load it from the cache)",
                      _describe(ev.data))
@@ -42,9 +43,10 @@ class _CompileLog(event.Listener):
         started = getattr(self._local, "started", None)
         if self._local.depth == 0 and started is not None:
             self._local.started = None
+            # A failed compilation (a typing error, raised to the caller) added no overload; Numba 0.68's
+            # Event.is_failed cannot tell (it is never True on an END event).
             if tuple(ev.data["args"]) not in ev.data["dispatcher"].overloads:
-                return  # it failed (a typing error, raised to the caller); Numba 0.68's Event.is_failed is never
-                # True on an END event, so the overloads tell instead
+                return
             log.info("compiled %s in %.1f s", _describe(ev.data), time.perf_counter() - started)
 
 
