@@ -592,11 +592,13 @@ def test_gan_step_whose_generator_update_is_dropped_keeps_the_discriminator_upda
     import gen_media.tasks
 
     _, task = generative(tmp_path, "gan", set())
+    g = torch.Generator().manual_seed(1)
+    batch = lambda: (torch.randn(4, 16, 16, generator=g), torch.arange(4) % 2)  # noqa: E731
+    assert task.train_step(batch(), 0)["skipped"] == 0  # a normal step first, as in a run
     monkeypatch.setattr(gen_media.tasks, "hinge_g_loss", lambda d_fake: d_fake.mean() * float("nan"))
     state = lambda m: [t.clone() for t in (*m.parameters(), *m.buffers())]  # noqa: E731
     before = {k: state(m) for k, m in task.models.items()}
-    g = torch.Generator().manual_seed(1)
-    out = task.train_step((torch.randn(4, 16, 16, generator=g), torch.arange(4) % 2), 0)
+    out = task.train_step(batch(), 1)
     assert out["skipped"] == 1 and np.isfinite(float(out["d_loss"]))
     changed = {k: [not torch.equal(a, b) for a, b in zip(before[k], state(m), strict=True)]
                for k, m in task.models.items()}
