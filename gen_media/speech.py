@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +13,17 @@ from typing import Literal
 import numpy as np
 import torch
 
-from gen_media.audio import MelConfig, griffin_lim, mel_spectrogram, save_mel_png, write_mel, write_wav
+from gen_media.audio import (
+    MelConfig,
+    griffin_lim,
+    mel_spectrogram,
+    save_mel_png,
+    write_mel,
+    write_mel_config,
+    write_wav,
+)
 from gen_media.config import ConfigError, from_dict
 from gen_media.data import DATASETS, load_speech_dataset
-from gen_media.files import atomic_write_text
 from gen_media.models.speech import MelDecoder, MelDiscriminator, MelEncoder
 from gen_media.runs import load_checkpoint
 from gen_media.tasks import ClassLabels, GenerativeTask, checkerboard_report
@@ -235,7 +241,7 @@ class Generator(ClassLabels):
         for name, mel, wave in zip(names, mels, waves, strict=True):
             paths.append(write_wav(out / f"{name}.wav", wave.numpy(), self.mel.sample_rate))
             write_mel(out / f"{name}.npy", mel, self.mel.floor)
-        atomic_write_text(out / "mel_config.json", json.dumps(self.mel.to_dict(), indent=2))
+        write_mel_config(out, self.mel)
         save_mel_png(out / "spectrograms.png", mels.numpy(), self.mel, titles=titles or names)
         return paths
 

@@ -12,7 +12,7 @@ from .griffinlim import (
     mel_to_linear,
     spectral_convergence,
 )
-from .io import read_audio, write_mel, write_wav
+from .io import MEL_CONFIG_FILE, read_audio, write_mel, write_mel_config, write_wav
 from .mel import (
     MelConfig,
     MelSpectrogram,
@@ -27,6 +27,7 @@ from .mel import (
 from .plot import save_mel_png
 
 __all__ = [
+    "MEL_CONFIG_FILE",
     "GriffinLimVocoder",
     "MelConfig",
     "MelSpectrogram",
@@ -44,6 +45,7 @@ __all__ = [
     "stft",
     "stft_magnitude",
     "write_mel",
+    "write_mel_config",
     "window_tensor",
     "write_wav",
 ]

@@ -6,6 +6,7 @@ a reader never sees a half-written file and an interrupted run leaves the old fi
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import warnings
@@ -14,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from gen_media.files import atomic_write
+from gen_media.files import atomic_write, atomic_write_text
 
-__all__ = ["read_audio", "write_mel", "write_wav"]
+__all__ = ["MEL_CONFIG_FILE", "read_audio", "write_mel", "write_mel_config", "write_wav"]
+
+MEL_CONFIG_FILE = "mel_config.json"  # beside .npy mels: the analysis that made them, which `vocode` reads back
 
 
 def resample(wave: np.ndarray, orig: int, target: int) -> np.ndarray:
@@ -104,3 +107,9 @@ def write_mel(path: str | os.PathLike, mel, floor: float) -> Path:
                       f"{math.log(floor):.4g}", RuntimeWarning, stacklevel=2)
         x[bad] = math.log(floor)
     return atomic_write(path, lambda f: np.save(f, x, allow_pickle=False))
+
+
+def write_mel_config(directory: str | os.PathLike, cfg) -> Path:
+    """``directory/mel_config.json``: ``cfg`` (a :class:`~gen_media.audio.MelConfig`) as JSON, atomically; once
+    per directory of mels."""
+    return atomic_write_text(Path(directory) / MEL_CONFIG_FILE, json.dumps(cfg.to_dict(), indent=2))

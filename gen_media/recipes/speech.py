@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gen_media.audio import MelConfig, griffin_lim, read_audio, write_mel, write_wav
+from gen_media.audio import MEL_CONFIG_FILE, MelConfig, griffin_lim, read_audio, write_mel, write_mel_config, write_wav
 from gen_media.data.speech import AUDIO_EXTENSIONS
-from gen_media.files import atomic_write_text
 from gen_media.recipes.common import (
     add_generate_args,
     add_inspect_parser,
@@ -136,11 +135,14 @@ def _io_pairs(src: Path, dst: Path, suffixes: tuple[str, ...], new_suffix: str) 
 def cmd_mel(args: argparse.Namespace) -> int:
     mel = MelConfig.preset(args.preset)
     pairs = _io_pairs(args.input, args.output, AUDIO_EXTENSIONS, ".npy")  # what the datasets read
+    sidecars: set[Path] = set()
     for src, dst in pairs:
         wave, _ = read_audio(src, sample_rate=mel.sample_rate)
         m = log_mels(wave[None], mel)[0]  # (n_mels, frames)
         write_mel(dst, m, mel.floor)
-        atomic_write_text(dst.parent / "mel_config.json", json.dumps(mel.to_dict(), indent=2))
+        if dst.parent not in sidecars:  # one per directory, with its first mel (not rewritten for every file)
+            write_mel_config(dst.parent, mel)
+            sidecars.add(dst.parent)
     print(f"wrote {len(pairs)} mel file(s) ({args.preset} preset)")
     return 0
 
@@ -167,7 +169,7 @@ def _mel_config_for(npy: Path, preset: str | None) -> MelConfig:
     """The preset named, else the mel_config.json written beside the .npy, else the default preset."""
     if preset is not None:
         return MelConfig.preset(preset)
-    sidecar = npy.parent / "mel_config.json"
+    sidecar = npy.parent / MEL_CONFIG_FILE
     if sidecar.is_file():
         return MelConfig.from_dict(json.loads(sidecar.read_text()))
     return MelConfig.preset("default")
